@@ -1,0 +1,180 @@
+"""Fault injection and request accounting shared by both simulators.
+
+A simulator app gets one :class:`FaultPlan` and one :class:`RequestLog` (stored on the app under
+``app["faults"]`` and ``app["requests"]``) through :func:`install`. Tests and the demo turn knobs on the plan
+while the server runs; the middleware reads them on every request. The random source is seeded so a failing
+fault run can be replayed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import re
+from collections import Counter
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+from aiohttp import web
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+FAULTS_KEY = web.AppKey("faults", "FaultPlan")
+REQUESTS_KEY = web.AppKey("requests", "RequestLog")
+
+_NUMERIC_SEGMENT = re.compile(r"(?<=/)\d+(?=/|$)")
+
+
+def path_template(path: str) -> str:
+    """``/api/index.php/products/12/lines`` -> ``/api/index.php/products/{id}/lines``."""
+    return _NUMERIC_SEGMENT.sub("{id}", path)
+
+
+@dataclass
+class RequestLog:
+    """Counts requests by ``(METHOD, path template)`` so tests can assert how many writes a pass made."""
+
+    counts: Counter[tuple[str, str]] = field(default_factory=Counter)
+    raw: list[tuple[str, str]] = field(default_factory=list)
+
+    def record(self, method: str, path: str) -> None:
+        self.counts[(method, path_template(path))] += 1
+        self.raw.append((method, path))
+
+    def total(self, method: str | None = None, contains: str = "") -> int:
+        return sum(
+            n for (m, p), n in self.counts.items() if (method is None or m == method) and contains in p
+        )
+
+    def writes(self, contains: str = "") -> int:
+        return sum(self.total(m, contains) for m in ("POST", "PUT", "DELETE", "PATCH"))
+
+    def reset(self) -> None:
+        self.counts.clear()
+        self.raw.clear()
+
+
+@dataclass
+class FaultPlan:
+    """What goes wrong, and how often. All rates are probabilities in [0, 1] per request.
+
+    ``only_methods`` / ``only_paths`` restrict where faults apply (a substring of the path); ``fail_next``
+    forces the next N matching requests to fail with ``fail_next_kind`` whatever the rates say.
+    Faults are decided *before* the handler runs, except ``error_after_rate`` which runs the handler (the
+    write happens) and then answers 500 or resets: the "ambiguous write" a client must look up before retrying.
+    """
+
+    latency_s: float = 0.0
+    error_rate: float = 0.0  # 5xx HTML page, handler not run
+    timeout_rate: float = 0.0  # sleep `timeout_s`, then answer normally
+    timeout_s: float = 30.0
+    reset_rate: float = 0.0  # close the connection without an answer, handler not run
+    error_after_rate: float = 0.0  # handler runs, then 500 / reset (ambiguous write)
+    html_rate: float = 0.0  # 200 with an HTML page instead of the body
+    truncate_rate: float = 0.0  # 200 with the body cut in half
+    only_methods: frozenset[str] | None = None
+    only_paths: tuple[str, ...] = ()
+    fail_next: int = 0
+    fail_next_kind: str = "error"  # error | reset | html | truncate | error_after | timeout
+    down: bool = False  # every request answers 503 HTML (a side that is down)
+    seed: int = 1
+    rng: random.Random = field(default_factory=random.Random)
+    injected: Counter[str] = field(default_factory=Counter)
+
+    def __post_init__(self) -> None:
+        self.rng.seed(self.seed)
+
+    def applies_to(self, method: str, path: str) -> bool:
+        if self.only_methods is not None and method not in self.only_methods:
+            return False
+        return not self.only_paths or any(p in path for p in self.only_paths)
+
+    def clear(self) -> None:
+        self.latency_s = 0.0
+        self.error_rate = self.timeout_rate = self.reset_rate = 0.0
+        self.error_after_rate = self.html_rate = self.truncate_rate = 0.0
+        self.only_methods = None
+        self.only_paths = ()
+        self.fail_next = 0
+        self.down = False
+
+    def draw(self, method: str, path: str) -> str | None:
+        """The fault to inject for this request, or None."""
+        if self.down:
+            return "down"
+        if not self.applies_to(method, path):
+            return None
+        if self.fail_next > 0:
+            self.fail_next -= 1
+            return self.fail_next_kind
+        r = self.rng.random()
+        for kind, rate in (
+            ("error", self.error_rate),
+            ("timeout", self.timeout_rate),
+            ("reset", self.reset_rate),
+            ("error_after", self.error_after_rate),
+            ("html", self.html_rate),
+            ("truncate", self.truncate_rate),
+        ):
+            if r < rate:
+                return kind
+            r -= rate
+        return None
+
+
+HTML_ERROR_PAGE = (
+    "<html><head><title>500 Internal Server Error</title></head><body>"
+    "<h1>Internal Server Error</h1><p>The server encountered an internal error.</p></body></html>"
+)
+HTML_DOWN_PAGE = (
+    "<html><head><title>503 Service Unavailable</title></head><body>"
+    "<h1>Service Unavailable</h1></body></html>"
+)
+
+
+def _reset(request: web.Request) -> web.StreamResponse:
+    transport = request.transport
+    if transport is not None:
+        transport.abort()
+    raise ConnectionResetError("fault injection: connection reset")
+
+
+@web.middleware
+async def fault_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    plan = request.app[FAULTS_KEY]
+    request.app[REQUESTS_KEY].record(request.method, request.path)
+    if plan.latency_s:
+        await asyncio.sleep(plan.latency_s)
+    kind = plan.draw(request.method, request.path)
+    if kind is None:
+        return await handler(request)
+    plan.injected[kind] += 1
+    if kind == "down":
+        return web.Response(status=503, text=HTML_DOWN_PAGE, content_type="text/html")
+    if kind == "error":
+        return web.Response(status=500, text=HTML_ERROR_PAGE, content_type="text/html")
+    if kind == "reset":
+        return _reset(request)
+    if kind == "timeout":
+        await asyncio.sleep(plan.timeout_s)
+        return await handler(request)
+    response = await handler(request)
+    if kind == "error_after":
+        if plan.rng.random() < 0.5:
+            return _reset(request)
+        return web.Response(status=502, text=HTML_ERROR_PAGE, content_type="text/html")
+    if kind == "html":
+        return web.Response(status=200, text=HTML_ERROR_PAGE, content_type="text/html")
+    if kind == "truncate" and isinstance(response, web.Response) and response.body:
+        body = bytes(response.body)  # type: ignore[arg-type]
+        return web.Response(
+            status=response.status, body=body[: len(body) // 2], content_type=response.content_type
+        )
+    return response
+
+
+def install(app: web.Application, plan: FaultPlan | None = None) -> None:
+    """Attach a fault plan, a request log and the middleware to a simulator app (before it starts)."""
+    app[FAULTS_KEY] = plan or FaultPlan()
+    app[REQUESTS_KEY] = RequestLog()
+    app.middlewares.insert(0, fault_middleware)
