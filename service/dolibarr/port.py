@@ -1,0 +1,147 @@
+"""The one interface the engine talks to Dolibarr through. REST (``rest.py``) and SOAP (``soap.py``) implement it;
+the engine never knows which.
+
+Every method raises only the typed family of :mod:`service.errors`. Dependencies inside payloads are
+:class:`~service.dolibarr.model.Ref` values; the engine passes their resolved Dolibarr ids in ``ids``.
+A backend that cannot do something (SOAP has no stock movements) says so in :class:`Capabilities` and raises
+:class:`~service.errors.ConfigError` if asked anyway.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any, Protocol
+
+from service.dolibarr.model import (
+    DocumentKind,
+    DocumentPayload,
+    DocumentStatus,
+    ObjectKind,
+    Payload,
+    PaymentPayload,
+    Ref,
+)
+
+Ids = Mapping[Ref, int]
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    version: str
+    categories: bool = True
+    variants: bool = True
+    stock: bool = True
+    documents: bool = True  # file attachments (images)
+    payments: bool = True
+    multicurrency: bool = False
+    main_currency: str = "EUR"
+
+
+@dataclass(frozen=True)
+class RemoteObject:
+    """A Dolibarr object as found by a lookup: its id, ref, ref_ext and the raw fields the backend returned."""
+
+    id: int
+    ref: str = ""
+    ref_ext: str = ""
+    status: str = ""
+    raw: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class RemoteDocumentFile:
+    name: str
+    size: int
+    sha1: str = ""  # when the backend tells it
+
+
+class DolibarrPort(Protocol):
+    async def close(self) -> None: ...
+
+    async def capabilities(self) -> Capabilities:
+        """Version and what this Dolibarr can do (modules on, backend limits). Cached after the first call."""
+        ...
+
+    async def check_access(self) -> list[str]:
+        """What the key cannot do that ps2doli needs: one human sentence per problem; [] when all is well."""
+        ...
+
+    # -- generic objects -----------------------------------------------------------------------------
+    async def find_by_ref_ext(self, kind: ObjectKind, ref_ext: str) -> RemoteObject | None: ...
+
+    async def list_ref_ext(self, kind: ObjectKind, prefix: str) -> dict[str, RemoteObject]:
+        """Every object of ``kind`` whose ref_ext starts with ``prefix`` (bulk lookup at the start of a pass)."""
+        ...
+
+    async def find_product_by_ref(self, ref: str) -> RemoteObject | None: ...
+
+    async def find_thirdparties_by_email(self, email: str) -> list[RemoteObject]: ...
+
+    async def get(self, kind: ObjectKind, object_id: int) -> dict[str, Any]: ...
+
+    async def create(self, payload: Payload, ids: Ids) -> int:
+        """Create the object; returns its Dolibarr id. For documents, lines are added too (draft)."""
+        ...
+
+    async def update(self, object_id: int, payload: Payload, ids: Ids) -> None:
+        """Bring an existing object in line with the payload (documents: only while draft)."""
+        ...
+
+    async def delete(self, kind: ObjectKind, object_id: int) -> None: ...
+
+    async def set_active(self, kind: ObjectKind, object_id: int, active: bool) -> None: ...
+
+    # -- categories -------------------------------------------------------------------------------------
+    async def object_categories(self, kind: ObjectKind, object_id: int) -> set[int]: ...
+
+    async def link_category(self, category_id: int, kind: ObjectKind, object_id: int) -> None: ...
+
+    async def unlink_category(self, category_id: int, kind: ObjectKind, object_id: int) -> None: ...
+
+    # -- variants ---------------------------------------------------------------------------------------
+    async def create_variant(
+        self, parent_id: int, features: tuple[tuple[str, str], ...], payload: Payload, ids: Ids
+    ) -> int:
+        """Create the child of ``parent_id`` for this feature set (attributes and values created as needed)
+        and give the child its own ref_ext. Never called twice for one combination: update the child instead."""
+        ...
+
+    # -- documents (orders, invoices) ---------------------------------------------------------------------
+    async def document_lines(self, kind: DocumentKind, doc_id: int) -> list[dict[str, Any]]: ...
+
+    async def set_document_status(
+        self, kind: DocumentKind, doc_id: int, status: DocumentStatus, *, warehouse_id: int = 0
+    ) -> None:
+        """Move a document to ``status`` (validate, close, cancel...). A no-op when it is already there."""
+        ...
+
+    async def invoice_from_order(self, order_id: int, payload: DocumentPayload, ids: Ids) -> int: ...
+
+    async def add_payment(self, payment: PaymentPayload, ids: Ids) -> int: ...
+
+    async def invoice_payments(self, invoice_id: int) -> list[dict[str, Any]]: ...
+
+    # -- stock ------------------------------------------------------------------------------------------
+    async def stock_level(self, product_id: int, warehouse_id: int) -> Decimal: ...
+
+    async def move_stock(self, product_id: int, warehouse_id: int, qty: Decimal, label: str) -> None: ...
+
+    # -- files ------------------------------------------------------------------------------------------
+    async def list_files(self, kind: ObjectKind, object_id: int) -> list[RemoteDocumentFile]: ...
+
+    async def upload_file(self, kind: ObjectKind, object_id: int, name: str, content: bytes) -> None: ...
+
+    async def delete_file(self, kind: ObjectKind, object_id: int, name: str) -> None: ...
+
+    # -- setup ------------------------------------------------------------------------------------------
+    async def extrafields(self, elementtype: str) -> dict[str, dict[str, Any]]: ...
+
+    async def payment_type_ids(self) -> dict[str, int]:
+        """Payment mode code (CB, CHQ...) -> dictionary id."""
+        ...
+
+    async def bank_account_ids(self) -> list[int]: ...
+
+    async def warehouse_ids(self) -> list[int]: ...
