@@ -1,0 +1,619 @@
+"""How a Dolibarr REST answer becomes one error of :mod:`service.errors` (or success).
+
+One table, read top to bottom, first match wins (in the spirit of singer-sdk's ``validate_response`` and
+Airbyte's error-mapping table). :func:`classify` is the only entry point; :data:`RULES` is the table, so the
+documentation (``docs/dolibarr-rest.md``) and the tests can walk it.
+
+Every rule was written against an answer captured from Dolibarr 20.0.2 (``shared/reference/dolibarr``):
+
+- 401 bad key / no key -> :class:`ConfigError` (the bad-key answer comes after a ~1 s delay: nothing to do).
+- 403 HTML page of the SQL/script injection filter -> :class:`PermanentError` naming the forbidden character.
+- 404 JSON -> :class:`NotFound` (a list answering 404 "Thirdparties not found" means "none": the caller
+  decides).
+- 400 JSON -> :class:`PermanentError` with Dolibarr's message.
+- 500 ``"0": "ErrorProductAlreadyExists"`` -> :class:`RefAlreadyExists` (the engine picks the next ref).
+- 500 ``Duplicate entry ... uk_..._ref`` / ``Duplicate value in a unique field`` / the HTML "technical error"
+  page of a numbering race (even behind a lying ``Content-Encoding: gzip``) -> :class:`TransientError`.
+- ``DolibarrHasDetectedError`` HTML (database down) -> :class:`TransientError`, never echoing host or user.
+- 501 unknown route -> :class:`ConfigError` naming the route (module off or Dolibarr too old).
+- 503 stock movement of quantity 0 -> :class:`PermanentError` (the client never sends 0 anyway).
+- 304 -> success (validate/close/settodraft: already in that state).
+- 429 (``Retry-After``), other 5xx, timeouts, resets -> :class:`TransientError`; but a non-idempotent write
+  (POST) that gets a timeout, a reset or an unexplained 5xx -> :class:`AmbiguousWrite`.
+- 2xx whose body is not JSON -> :class:`BadResponse` quoting the first bytes (:class:`AmbiguousWrite` on a
+  non-idempotent write: PHP may have printed a warning *after* storing the object).
+
+Messages never quote an API key (:func:`redact`), the database host or user, or the server's technical page.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import json
+import re
+import time
+import zlib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+
+from service.errors import (
+    AmbiguousWrite,
+    BadResponse,
+    ConfigError,
+    NotFound,
+    PermanentError,
+    SyncError,
+    TransientError,
+    Where,
+    first_bytes,
+)
+
+__all__ = [
+    "RULES",
+    "Answer",
+    "CategoryAlreadyExists",
+    "ObjectInUse",
+    "RefAlreadyExists",
+    "Rule",
+    "classify",
+    "dolibarr_message",
+    "read_body",
+    "redact",
+]
+
+IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS"})
+
+
+class RefAlreadyExists(PermanentError):
+    """Dolibarr refused a create because the ``ref`` is taken (``ErrorProductAlreadyExists``): pick another
+    one."""
+
+
+class CategoryAlreadyExists(PermanentError):
+    """A category with this label already exists under the same parent (``CategoryExistsAtSameLevel``)."""
+
+
+class ObjectInUse(PermanentError):
+    """Dolibarr will not delete the object (409 "probably used"): deactivate it instead."""
+
+
+# ------------------------------------------------------------------------------------------- body helpers
+
+_GZIP_MAGIC = b"\x1f\x8b"
+
+
+def read_body(raw: bytes, headers: Mapping[str, str]) -> bytes:
+    """The body as Dolibarr meant it, read from the raw bytes (the session never auto-decompresses).
+
+    ``Content-Encoding: gzip`` is believed only when the bytes really are gzip. Dolibarr 20.0.2's technical
+    error page breaks that promise: HTML first, then a gzip member holding the JSON error. Then the HTML is
+    kept as is and the embedded gzip member, when it inflates, is appended after a newline so both can be
+    read.
+    """
+    encoding = _header(headers, "Content-Encoding").lower()
+    if "gzip" not in encoding or not raw:
+        return raw
+    if raw.startswith(_GZIP_MAGIC):
+        inflated = _gunzip(raw)
+        return raw if inflated is None else inflated
+    at = raw.find(_GZIP_MAGIC)
+    if at > 0:
+        inflated = _gunzip(raw[at:])
+        if inflated is not None:
+            return raw[:at].rstrip(b"\r\n") + b"\n" + inflated
+    return raw
+
+
+def _gunzip(data: bytes) -> bytes | None:
+    try:
+        inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        return inflater.decompress(data) + inflater.flush()
+    except zlib.error:
+        return None
+
+
+def _header(headers: Mapping[str, str], name: str) -> str:
+    value = headers.get(name)
+    if value is None:
+        lowered = name.lower()
+        for key, candidate in headers.items():
+            if key.lower() == lowered:
+                return candidate
+        return ""
+    return value
+
+
+def redact(error: SyncError, secrets: tuple[str, ...]) -> SyncError:
+    """The same error with every secret (the API key) replaced by ``***`` in its message and body."""
+    secrets = tuple(s for s in secrets if s)
+    if not secrets:
+        return error
+    message, body = error.message, error.body
+    for secret in secrets:
+        message = message.replace(secret, "***")
+        body = body.replace(secret, "***")
+    if message == error.message and body == error.body:
+        return error
+    clone = type(error)(message, where=error.where, status=error.status, body=body)
+    if isinstance(error, TransientError) and isinstance(clone, TransientError):
+        clone.retry_after = error.retry_after
+    return clone
+
+
+# ------------------------------------------------------------------------------------------------ answers
+
+
+@dataclass(frozen=True)
+class Answer:
+    """Everything one rule may look at. ``status`` is None when no HTTP answer came (``error`` says why)."""
+
+    method: str
+    status: int | None
+    headers: Mapping[str, str]
+    body: bytes
+    where: Where
+    route: str
+    idempotent: bool
+    error: BaseException | None = None
+
+    @property
+    def text(self) -> str:
+        return self.body.decode("utf-8", "replace")
+
+    @property
+    def data(self) -> Any:
+        """The parsed JSON body, or None when the body is not JSON."""
+        return _json(self.body)
+
+    @property
+    def is_json(self) -> bool:
+        return _json_ok(self.body)
+
+    @property
+    def restler_error(self) -> Mapping[str, Any] | None:
+        """Dolibarr's ``{"error": {"code": ..., "message": ...}, "0": detail...}`` when that is the body."""
+        data = self.data
+        if isinstance(data, dict) and isinstance(data.get("error"), dict):
+            return data
+        return None
+
+    @property
+    def message(self) -> str:
+        return dolibarr_message(self.body)
+
+    @property
+    def sends(self) -> str:
+        return f"{self.method} {self.route}" if self.route else self.method
+
+
+def _json(body: bytes) -> Any:
+    if not body.strip():
+        return None
+    try:
+        return json.loads(body)
+    except ValueError:
+        return None
+
+
+def _json_ok(body: bytes) -> bool:
+    if not body.strip():
+        return False
+    try:
+        json.loads(body)
+    except ValueError:
+        return False
+    return True
+
+
+_HTTP_PREFIX = re.compile(
+    r"^(Bad Request|Unauthorized|Forbidden|Not Found|Method Not Allowed|Conflict|Internal Server Error|"
+    r"Service Unavailable|Not Implemented|Not Modified|Too Many Requests)\s*:\s*",
+    re.IGNORECASE,
+)
+
+
+def dolibarr_message(body: bytes) -> str:
+    """Dolibarr's own words from a Restler error body (``error.message`` plus the ``"0"``, ``"1"``...
+    details), without the HTTP reason prefix. Empty when the body is not such an error."""
+    data = _json(body)
+    if not isinstance(data, dict) or not isinstance(data.get("error"), dict):
+        return ""
+    message = str(data["error"].get("message") or "").strip()
+    message = _HTTP_PREFIX.sub("", message)
+    details = [str(v).strip() for k, v in data.items() if k.isdigit() and str(v).strip()]
+    details = [d for d in details if d not in message]
+    if details:
+        message = f"{message}: {'; '.join(details)}" if message else "; ".join(details)
+    return message
+
+
+# --------------------------------------------------------------------------------------------------- rules
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One line of the table: when ``matches`` says so, ``build`` gives the error (None = success)."""
+
+    name: str
+    matches: Callable[[Answer], bool]
+    build: Callable[[Answer], SyncError | None]
+
+
+_NUMBERING_RACE = re.compile(
+    r"Duplicate entry .{0,200}? for key .{0,10}uk_\w*ref|Duplicate value in a unique field|"
+    r"DB_ERROR_RECORD_ALREADY_EXISTS",
+    re.IGNORECASE | re.DOTALL,
+)
+_DB_TRANSIENT = re.compile(
+    r"Deadlock found|Lock wait timeout|server has gone away|Too many connections|Lost connection to",
+    re.IGNORECASE,
+)
+_TECHNICAL_PAGE = re.compile(r"Dolibarr has detected a technical error", re.IGNORECASE)
+_DB_DOWN = re.compile(r"DolibarrHasDetectedError|Failed to connect to (the )?database", re.IGNORECASE)
+_INJECTION = re.compile(r"SQL or Script injection protection", re.IGNORECASE)
+_INJECTION_TYPE = re.compile(r"analyseVarsForSqlAndScriptsInjection type=(\d)")
+_QTY_ZERO = re.compile(r"quantity of 0", re.IGNORECASE)
+_ALREADY_EXISTS = re.compile(r"ErrorProductAlreadyExists|ErrorRefAlreadyExists|ErrorRefAlreadyUsed")
+_CATEGORY_EXISTS = re.compile(r"CategoryExistsAtSameLevel")
+_NO_KEY = re.compile(r"No parameter 'HTTP_DOLAPIKEY'|no parameter DOLAPIKEY", re.IGNORECASE)
+_PERMISSION = re.compile(
+    r"^(Forbidden)?\s*$|Access not allowed for login|Insuf+i[cs]i?ant rights|only an admin", re.IGNORECASE
+)
+
+
+def _is_transport(a: Answer) -> bool:
+    return a.status is None
+
+
+def _transport(a: Answer) -> SyncError:
+    exc = a.error
+    kind = type(exc).__name__ if exc is not None else "no answer"
+    if isinstance(exc, (aiohttp.ClientConnectorCertificateError, aiohttp.ClientSSLError)):
+        return ConfigError(
+            f"TLS failed for {a.sends} ({kind}): check the certificate, or set dolibarr.verify_tls = false "
+            "for a self-signed test server",
+            where=a.where,
+        )
+    if isinstance(exc, (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError)):
+        # The TCP connection never opened: nothing was sent, so not even a POST can have happened.
+        return TransientError(f"cannot connect to Dolibarr for {a.sends} ({kind})", where=a.where)
+    if isinstance(exc, (asyncio.TimeoutError, TimeoutError)):
+        what = f"no answer from Dolibarr within the timeout for {a.sends}"
+    else:
+        what = f"the connection to Dolibarr broke during {a.sends} ({kind})"
+    if not a.idempotent:
+        return AmbiguousWrite(
+            f"{what}: the write may or may not have been stored; "
+            "look the object up by ref_ext before retrying",
+            where=a.where,
+        )
+    return TransientError(what, where=a.where)
+
+
+def _db_down(a: Answer) -> bool:
+    return not a.is_json and bool(_DB_DOWN.search(a.text[:4000]))
+
+
+def _db_down_error(a: Answer) -> SyncError:
+    # The page names the database host and user: never quote it.
+    return TransientError(
+        f"Dolibarr cannot reach its database ({a.sends} answered Dolibarr's 'DolibarrHasDetectedError' "
+        "page); check the database server behind Dolibarr",
+        where=a.where,
+        status=a.status,
+    )
+
+
+def _status(*codes: int) -> Callable[[Answer], bool]:
+    return lambda a: a.status in codes
+
+
+def _already_there(a: Answer) -> None:
+    return None
+
+
+def _unauthorized(a: Answer) -> SyncError:
+    if _NO_KEY.search(a.message or a.text):
+        why = "no DOLAPIKEY header reached Dolibarr (a proxy may drop it)"
+    else:
+        why = (
+            "Dolibarr refused the API key: check dolibarr.api_key (the key's user must exist, be enabled, "
+            "and hold this key)"
+        )
+    return ConfigError(f"{why} [{a.sends}]", where=a.where, status=a.status)
+
+
+def _injection(a: Answer) -> bool:
+    return a.status == 403 and bool(_INJECTION.search(a.text))
+
+
+def _injection_error(a: Answer) -> SyncError:
+    found = _INJECTION_TYPE.search(a.text)
+    part = {"1": "a query parameter", "2": "the URL path", "0": "the body", "3": "a query parameter"}.get(
+        found.group(1) if found else "", "the URL"
+    )
+    return PermanentError(
+        f"Dolibarr's SQL/script injection filter refused {a.sends}: {part} held a forbidden character "
+        "(':' ';' quotes '<' '>' '(' ')' '{' '}' '$' '%' '#' are refused in URL paths; "
+        "ref_ext values never hold colons by contract)",
+        where=a.where,
+        status=a.status,
+    )
+
+
+def _forbidden(a: Answer) -> SyncError:
+    message = a.message
+    if _PERMISSION.search(message):
+        return ConfigError(
+            f"the Dolibarr user behind the API key lacks the permission for {a.sends}"
+            + (f" ({message})" if message.strip() and message.strip().lower() != "forbidden" else ""),
+            where=a.where,
+            status=a.status,
+        )
+    return PermanentError(
+        f"Dolibarr refused {a.sends}: {message}", where=a.where, status=a.status, body=_excerpt(a)
+    )
+
+
+def _not_found(a: Answer) -> SyncError:
+    if a.restler_error is None:
+        return ConfigError(
+            f"{a.sends} answered 404 without Dolibarr's JSON: dolibarr.url must point at .../api/index.php",
+            where=a.where,
+            status=a.status,
+            body=_excerpt(a),
+        )
+    return NotFound(a.message or "not found", where=a.where, status=a.status)
+
+
+def _unknown_route(a: Answer) -> SyncError:
+    return ConfigError(
+        f"Dolibarr does not know the route {a.sends} ({first_bytes(a.message or a.text, 80)}): "
+        "the module behind it is disabled, or this Dolibarr is too old",
+        where=a.where,
+        status=a.status,
+    )
+
+
+def _qty_zero(a: Answer) -> bool:
+    return a.status == 503 and bool(_QTY_ZERO.search(a.text))
+
+
+def _qty_zero_error(a: Answer) -> SyncError:
+    return PermanentError(
+        "Dolibarr refuses a stock movement of quantity 0 (nothing to move)", where=a.where, status=a.status
+    )
+
+
+def _retry_after(headers: Mapping[str, str]) -> float | None:
+    value = _header(headers, "Retry-After").strip()
+    if not value:
+        return None
+    if value.isdigit():
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())
+
+
+def _too_many(a: Answer) -> SyncError:
+    return TransientError(
+        f"Dolibarr (or a proxy before it) asks to slow down: {a.sends} answered 429",
+        where=a.where,
+        status=a.status,
+        retry_after=_retry_after(a.headers),
+    )
+
+
+def _ref_exists(a: Answer) -> bool:
+    return a.status is not None and a.status >= 400 and bool(_ALREADY_EXISTS.search(a.text))
+
+
+def _ref_exists_error(a: Answer) -> SyncError:
+    return RefAlreadyExists(
+        f"the ref is already used by another Dolibarr object ({a.message or 'ErrorProductAlreadyExists'})",
+        where=a.where,
+        status=a.status,
+    )
+
+
+def _category_exists(a: Answer) -> bool:
+    return a.status is not None and a.status >= 400 and bool(_CATEGORY_EXISTS.search(a.text))
+
+
+def _category_exists_error(a: Answer) -> SyncError:
+    return CategoryAlreadyExists(
+        "a category with this label already exists under the same parent", where=a.where, status=a.status
+    )
+
+
+def _numbering_race(a: Answer) -> bool:
+    return a.status is not None and a.status >= 500 and bool(_NUMBERING_RACE.search(a.text))
+
+
+def _numbering_race_error(a: Answer) -> SyncError:
+    return TransientError(
+        f"Dolibarr handed out the same reference twice during {a.sends} (numbering race between concurrent "
+        "requests); nothing was stored: run these one at a time and retry",
+        where=a.where,
+        status=a.status,
+    )
+
+
+def _db_transient(a: Answer) -> bool:
+    return a.status is not None and a.status >= 500 and bool(_DB_TRANSIENT.search(a.text))
+
+
+def _db_transient_error(a: Answer) -> SyncError:
+    return TransientError(
+        f"Dolibarr's database was busy during {a.sends} "
+        f"({first_bytes(a.message, 100) or 'lock or connection'})",
+        where=a.where,
+        status=a.status,
+    )
+
+
+def _technical_page(a: Answer) -> bool:
+    return a.status is not None and bool(_TECHNICAL_PAGE.search(a.text[:2000]))
+
+
+def _technical_page_error(a: Answer) -> SyncError:
+    # The page lists login, OS, PHP version and the failing SQL: describe it, never quote it.
+    what = f"Dolibarr failed with its 'technical error' page during {a.sends}"
+    if not a.idempotent:
+        return AmbiguousWrite(
+            f"{what}; the write may or may not have been stored: look the object up by ref_ext",
+            where=a.where,
+            status=a.status,
+        )
+    return TransientError(what, where=a.where, status=a.status)
+
+
+def _bad_request(a: Answer) -> SyncError:
+    return PermanentError(
+        f"Dolibarr refused {a.sends}: {a.message or first_bytes(a.text, 160)}",
+        where=a.where,
+        status=a.status,
+        body=_excerpt(a),
+    )
+
+
+def _in_use(a: Answer) -> SyncError:
+    return ObjectInUse(
+        f"Dolibarr will not do {a.sends}: {a.message or 'the object is in use'}",
+        where=a.where,
+        status=a.status,
+        body=_excerpt(a),
+    )
+
+
+def _server_error_json(a: Answer) -> bool:
+    return a.status is not None and a.status >= 500 and a.restler_error is not None
+
+
+def _server_error_json_build(a: Answer) -> SyncError:
+    # Dolibarr answered with its own error after running the call: a write was rolled back, a read may work
+    # next time.
+    if a.idempotent and a.method == "GET":
+        return TransientError(
+            f"Dolibarr failed on {a.sends}: {a.message}", where=a.where, status=a.status, body=_excerpt(a)
+        )
+    return PermanentError(
+        f"Dolibarr refused {a.sends}: {a.message}", where=a.where, status=a.status, body=_excerpt(a)
+    )
+
+
+def _server_error(a: Answer) -> bool:
+    return a.status is not None and a.status >= 500
+
+
+def _server_error_build(a: Answer) -> SyncError:
+    excerpt = first_bytes(a.text, 80) or "empty"
+    what = f"{a.sends} answered HTTP {a.status} without Dolibarr's JSON ({excerpt})"
+    if not a.idempotent:
+        return AmbiguousWrite(
+            f"{what}; the write may or may not have been stored: look the object up by ref_ext",
+            where=a.where,
+            status=a.status,
+        )
+    return TransientError(what, where=a.where, status=a.status, retry_after=_retry_after(a.headers))
+
+
+def _client_error(a: Answer) -> bool:
+    return a.status is not None and 400 <= a.status < 500
+
+
+def _success(a: Answer) -> bool:
+    return a.status is not None and 200 <= a.status < 300
+
+
+def _success_build(a: Answer) -> SyncError | None:
+    if a.status == 204 or a.is_json:
+        return None
+    excerpt = first_bytes(a.body) or "an empty body"
+    if not a.idempotent:
+        return AmbiguousWrite(
+            f"{a.sends} answered HTTP {a.status} with something that is not JSON ({excerpt}); "
+            "the write may have been stored: look the object up by ref_ext",
+            where=a.where,
+            status=a.status,
+        )
+    return BadResponse(
+        f"{a.sends} answered HTTP {a.status} with something that is not JSON: {excerpt}",
+        where=a.where,
+        status=a.status,
+        body=excerpt,
+    )
+
+
+def _other(a: Answer) -> SyncError:
+    return TransientError(f"{a.sends} answered an unexpected HTTP {a.status}", where=a.where, status=a.status)
+
+
+def _excerpt(a: Answer) -> str:
+    return first_bytes(a.message or a.text, 300)
+
+
+RULES: tuple[Rule, ...] = (
+    Rule("transport failure (timeout, reset, refused)", _is_transport, _transport),
+    Rule("database down page (DolibarrHasDetectedError)", _db_down, _db_down_error),
+    Rule("304 already in that state", _status(304), _already_there),
+    Rule("401 bad or missing API key", _status(401), _unauthorized),
+    Rule("403 injection filter HTML page", _injection, _injection_error),
+    Rule("403 permission", _status(403), _forbidden),
+    Rule("404 not found", _status(404), _not_found),
+    Rule("501 unknown route", _status(501), _unknown_route),
+    Rule("503 stock movement of quantity 0", _qty_zero, _qty_zero_error),
+    Rule("429 too many requests", _status(429), _too_many),
+    Rule("ref already exists (ErrorProductAlreadyExists)", _ref_exists, _ref_exists_error),
+    Rule("category exists at the same level", _category_exists, _category_exists_error),
+    Rule("5xx numbering race (duplicate unique ref)", _numbering_race, _numbering_race_error),
+    Rule("5xx database busy (deadlock, lock wait, gone away)", _db_transient, _db_transient_error),
+    Rule("5xx technical error HTML page", _technical_page, _technical_page_error),
+    Rule("409 conflict (object in use)", _status(409), _in_use),
+    Rule("other 4xx (400 validation, 405, ...)", _client_error, _bad_request),
+    Rule("5xx with Dolibarr's JSON error", _server_error_json, _server_error_json_build),
+    Rule("5xx without a classified body", _server_error, _server_error_build),
+    Rule("2xx (JSON = success, anything else = bad response)", _success, _success_build),
+    Rule("anything else", lambda a: True, _other),
+)
+
+
+def classify(
+    method: str,
+    status: int | None,
+    headers: Mapping[str, str],
+    body: bytes,
+    where: Where,
+    *,
+    route: str = "",
+    idempotent: bool | None = None,
+    error: BaseException | None = None,
+) -> SyncError | None:
+    """The error a Dolibarr answer means, or None when it means success.
+
+    ``status`` None with ``error`` set describes a request that got no answer (timeout, reset, refused).
+    ``idempotent`` defaults from the method (POST is not); action endpoints that Dolibarr makes idempotent
+    (validate, close, category links) pass True. ``body`` must already be decoded (:func:`read_body`).
+    """
+    method = method.upper()
+    answer = Answer(
+        method=method,
+        status=status,
+        headers=headers,
+        body=body,
+        where=where,
+        route=route,
+        idempotent=(method in IDEMPOTENT_METHODS) if idempotent is None else idempotent,
+        error=error,
+    )
+    for rule in RULES:
+        if rule.matches(answer):
+            return rule.build(answer)
+    return None  # pragma: no cover - the last rule matches everything
