@@ -119,7 +119,8 @@ class RecordReadError(SyncError):
 
     @property
     def record_id(self) -> int:
-        return int(self.where.record_id) if self.where.record_id.isdigit() else 0
+        record_id = self.where.record_id
+        return int(record_id) if re.fullmatch(r"[0-9]{1,18}", record_id) else 0
 
     def at(self, **where: str) -> SyncError:
         clone = super().at(**where)
@@ -166,7 +167,7 @@ def _code(value: Any) -> int | None:
         return None
     if isinstance(value, int):
         return value
-    if isinstance(value, str) and value.strip().isdigit():
+    if isinstance(value, str) and re.fullmatch(r"[0-9]{1,9}", value.strip()):
         return int(value.strip())
     return None
 

@@ -42,7 +42,8 @@ _CDATA = re.compile(rb"<!\[CDATA\[.*?\]\]>", re.DOTALL)
 _NUMERIC_TAG = re.compile(rb"<(/?)(\d[\w.\-]*)")
 _DTD = re.compile(rb"<!(DOCTYPE|ENTITY)")
 _BUG_PREFIX = "_ps_numeric_"
-_LAST_ID = re.compile(r"/(\d+)/?$")
+_LAST_ID = re.compile(r"/([0-9]{1,18})/?$")
+_DIGITS = re.compile(r"[0-9]{1,18}")
 _MAX_DEPTH = 32
 
 Expect = Literal["list", "single"] | None
@@ -134,7 +135,7 @@ def errors_of(errors: ET.Element) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
     for error in errors:
         code_text = (error.findtext("code") or "").strip()
-        code: int | str | None = int(code_text) if code_text.isdigit() else (code_text or None)
+        code: int | str | None = int(code_text) if _DIGITS.fullmatch(code_text) else (code_text or None)
         out.append({"code": code, "message": error.findtext("message") or ""})
     return out
 
@@ -256,7 +257,7 @@ def image_ids(root: ET.Element) -> list[int]:
     ids: list[int] = []
     for declination in image:
         text = (declination.get("id") or "").strip()
-        if not text.isdigit():
+        if not _DIGITS.fullmatch(text):
             match = _LAST_ID.search(_href(declination))
             if not match:
                 continue
