@@ -113,8 +113,8 @@ class DolibarrData(SalesMixin):
         self.categories = Table("categorie")
         self.category_links: dict[int, dict[tuple[str, int], None]] = {}  # cat id -> {(type, obj id)}
         self.attributes = Table("product_attribute", ("ref",))
-        self.attribute_values = Table("product_attribute_value")
-        self.combinations = Table("product_attribute_combination")
+        self.attribute_values = Table("product_attribute_value", ("fk_product_attribute",))
+        self.combinations = Table("product_attribute_combination", ("fk_product_parent", "fk_product_child"))
         self.warehouses = Table("entrepot", ("ref",))
         self.stock: dict[int, dict[int, dict[str, Any]]] = {}  # product -> warehouse -> {rowid, reel}
         self._stock_rowid = 1
@@ -657,8 +657,9 @@ class DolibarrData(SalesMixin):
         for doc in list(self.orders.values()) + list(self.invoices.values()):
             if any(ln.get("fk_product") == sp for ln in doc["lines"]):
                 return True
-        return any(
-            c["fk_product_child"] == sp or c["fk_product_parent"] == sp for c in self.combinations.values()
+        return bool(
+            self.combinations.ids_by("fk_product_child", sp)
+            or self.combinations.ids_by("fk_product_parent", sp)
         )
 
     def delete_product(self, pid: int, *, force_conflict: bool = False) -> None:
@@ -870,8 +871,8 @@ class DolibarrData(SalesMixin):
             if body.get(f) in (None, ""):
                 raise DolibarrError(400, f"{f} field missing", "api_products.class.php:1500")
         ref = alphanohtml(str(body["ref"]))
-        for v in self.attribute_values.values():
-            if v["fk_product_attribute"] == str(aid) and str(v["ref"]).casefold() == ref.casefold():
+        for vid0 in self.attribute_values.ids_by("fk_product_attribute", str(aid)):
+            if str(self.attribute_values[vid0]["ref"]).casefold() == ref.casefold():
                 raise DolibarrError(500, "Error creating new attribute value", "api_products.class.php:1520")
         vid = self.attribute_values.new_id()
         val = copy.deepcopy(shapes.ATTRIBUTE_VALUE)
@@ -882,7 +883,8 @@ class DolibarrData(SalesMixin):
     def attribute_values_of(self, aid: int) -> list[Obj]:
         self.attribute(aid)
         return [
-            dict(v) for v in self.attribute_values.values_sorted() if v["fk_product_attribute"] == str(aid)
+            dict(self.attribute_values[v])
+            for v in self.attribute_values.ids_by("fk_product_attribute", str(aid))
         ]
 
     def create_variant(self, parent_id: int, body: dict[str, Any]) -> int:
@@ -945,14 +947,10 @@ class DolibarrData(SalesMixin):
             weight_units=parent["weight_units"],
             duration="0",
         )
-        existing = next(
-            (
-                c
-                for c in self.combinations.values()
-                if c["fk_product_parent"] == str(parent_id) and c["_features"] == fkey
-            ),
-            None,
-        )
+        siblings = [
+            self.combinations[i] for i in self.combinations.ids_by("fk_product_parent", str(parent_id))
+        ]
+        existing = next((c for c in siblings if c["_features"] == fkey), None)
         values = {
             "fk_product_child": str(cid),
             "variation_price": s8(price_impact),
@@ -961,7 +959,7 @@ class DolibarrData(SalesMixin):
             "variation_ref_ext": alphanohtml(body.get("ref_ext")) or "",
         }
         if existing is not None:
-            existing.update(values)
+            self.combinations.update_obj(int(existing["id"]), **values)
         else:
             comb_id = self.combinations.new_id()
             comb = copy.deepcopy(shapes.COMBINATION)
@@ -974,9 +972,8 @@ class DolibarrData(SalesMixin):
     def variants_of(self, parent_id: int) -> list[Obj]:
         self.product(parent_id)
         out = []
-        for c in self.combinations.values_sorted():
-            if c["fk_product_parent"] != str(parent_id):
-                continue
+        for cid in self.combinations.ids_by("fk_product_parent", str(parent_id)):
+            c = self.combinations[cid]
             o = {k: v for k, v in c.items() if not k.startswith("_")}
             o["attributes"] = [
                 {
@@ -993,10 +990,8 @@ class DolibarrData(SalesMixin):
         return out
 
     def variant_parent(self, child_id: int) -> int | None:
-        for c in self.combinations.values():
-            if c["fk_product_child"] == str(child_id):
-                return int(c["fk_product_parent"])
-        return None
+        c = self.combinations.first_by("fk_product_child", str(child_id))
+        return None if c is None else int(c["fk_product_parent"])
 
     # ------------------------------------------------------------------------------------------------------
     # stock

@@ -108,9 +108,10 @@ class SalesMixin:
         self.order_lines: dict[int, int] = {}  # line id -> order id
         self.invoice_lines: dict[int, int] = {}
         self._line_ids = {"commande": 1, "facture": 1}
-        self.links: dict[
-            int, tuple[str, int, str, int]
-        ] = {}  # element_element: id -> (src type, id, dst type, id)
+        # element_element rows: id -> (source type, source id, target type, target id)
+        self.links: dict[int, tuple[str, int, str, int]] = {}
+        self._links_by: dict[tuple[str, int], list[int]] = {}
+        self.invoice_payments: dict[int, list[int]] = {}  # invoice id -> payment ids
 
     # ------------------------------------------------------------------------------------------------------
     # shared document helpers
@@ -255,7 +256,8 @@ class SalesMixin:
 
     def linked_ids(self, element: str, oid: int) -> dict[str, dict[str, str]]:
         out: dict[str, dict[str, str]] = {}
-        for lid, (st, sid, dt, did) in sorted(self.links.items()):
+        for lid in self._links_by.get((element, oid), []):
+            st, sid, dt, did = self.links[lid]
             if st == element and sid == oid:
                 out.setdefault(dt, {})[str(lid)] = str(did)
             elif dt == element and did == oid:
@@ -265,15 +267,16 @@ class SalesMixin:
     def _link(self, st: str, sid: int, dt: str, did: int) -> int:
         lid = self.next_counter("element_element")
         self.links[lid] = (st, sid, dt, did)
+        self._links_by.setdefault((st, sid), []).append(lid)
+        self._links_by.setdefault((dt, did), []).append(lid)
         return lid
 
     def _unlink_all(self, element: str, oid: int) -> None:
-        for lid in [
-            k
-            for k, (st, sid, dt, did) in self.links.items()
-            if (st, sid) == (element, oid) or (dt, did) == (element, oid)
-        ]:
-            del self.links[lid]
+        for lid in self._links_by.pop((element, oid), []):
+            st, sid, dt, did = self.links.pop(lid)
+            other = (dt, did) if (st, sid) == (element, oid) else (st, sid)
+            if lid in self._links_by.get(other, []):
+                self._links_by[other].remove(lid)
 
     def _add_lines(self, element: str, doc: Obj, lines: Any) -> None:
         if not isinstance(lines, list):
@@ -602,8 +605,8 @@ class SalesMixin:
 
     def paid_amount(self, iid: int) -> Decimal:
         total = Decimal(0)
-        for p in self.payments.values():
-            total += p["_amounts"].get(iid, Decimal(0))
+        for pid in self.invoice_payments.get(iid, []):
+            total += self.payments[pid]["_amounts"].get(iid, Decimal(0))
         return total
 
     def remain_to_pay(self, iid: int) -> Decimal:
@@ -614,7 +617,7 @@ class SalesMixin:
         out = {k: v for k, v in inv.items() if not k.startswith("_")}
         out["lines"] = [self._join_product(ln) for ln in inv["lines"]]
         paid = self.paid_amount(iid)
-        out["sumpayed"] = s8(paid) if any(iid in p["_amounts"] for p in self.payments.values()) else None
+        out["sumpayed"] = s8(paid) if self.invoice_payments.get(iid) else None
         out["remaintopay"] = price2num(dec(inv["total_ttc"]) - paid)
         out["online_payment_url"] = self._payment_url("invoice", str(inv["ref"]))
         linked: Any = self.linked_ids("facture", iid) or []
@@ -975,6 +978,7 @@ class SalesMixin:
             },
         )
         for iid in amounts:
+            self.invoice_payments.setdefault(iid, []).append(pid)
             inv = self.invoices[iid]
             inv["last_main_doc"] = f"facture/{inv['ref']}/{inv['ref']}.pdf"
             if close_paid and self.remain_to_pay(iid) == 0 and int(inv["status"]) == INVOICE_VALIDATED:
@@ -1043,7 +1047,8 @@ class SalesMixin:
     def payments_of(self, iid: int) -> list[Obj]:
         self.invoice(iid, source="api_invoices.class.php:1700")
         out = []
-        for p in self.payments.values_sorted():
+        for pid in self.invoice_payments.get(iid, []):
+            p = self.payments[pid]
             if iid in p["_amounts"]:
                 row = copy.deepcopy(shapes.INVOICE_PAYMENT)
                 row.update(
