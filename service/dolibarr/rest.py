@@ -1,0 +1,1523 @@
+"""The Dolibarr REST backend: :class:`DolibarrRestClient` implements
+:class:`~service.dolibarr.port.DolibarrPort` over ``{dolibarr.url}`` (``.../api/index.php``) with the
+``DOLAPIKEY`` header and JSON bodies.
+
+Request discipline:
+
+- one :class:`aiohttp.ClientSession` (given, or owned), bodies read raw (``auto_decompress=False``) and
+  inflated here only when they really are gzip (Dolibarr's technical error page lies about it, see
+  ``errors.py``);
+- at most ``max_concurrency`` requests in flight; validations (which race for the next number) one at a time;
+- idempotent calls (GET, PUT, DELETE, and the POST actions Dolibarr makes idempotent: validate, close,
+  category links, uploads that overwrite) are retried on :class:`~service.errors.TransientError` with
+  exponential backoff and full jitter (``Retry-After`` honoured up to ``retry.max_delay_s``); a non-idempotent
+  POST is never retried: a timeout, reset or unexplained 5xx raises :class:`~service.errors.AmbiguousWrite`
+  and the engine looks the object up by ``ref_ext`` first;
+- every error carries ``Where(side="dolibarr", resource=kind, record_id=...)`` and never quotes the API key.
+
+Lookups trust nothing the database collation says: a ``sqlfilters`` or ``/ref_ext/{x}`` answer is filtered
+here for exact equality (MySQL's ``_ci`` collations ignore case, accents and trailing spaces). A value that
+cannot be written safely into a URL path or a ``sqlfilters`` expression (``sqlfilters.py``) is looked up by
+scanning the longest safe ``like`` prefix instead. The mapping of payloads to calls is documented in
+``docs/dolibarr-rest.md``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import json
+import random
+import re
+import time
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from decimal import Decimal, InvalidOperation
+from typing import Any, Final
+from urllib.parse import quote
+
+import aiohttp
+import structlog
+import yarl
+
+from service.dolibarr.errors import IDEMPOTENT_METHODS, classify, read_body, redact
+from service.dolibarr.model import (
+    CategoryPayload,
+    ContactPayload,
+    DocumentKind,
+    DocumentPayload,
+    DocumentStatus,
+    LinePayload,
+    ObjectKind,
+    Payload,
+    PaymentPayload,
+    ProductPayload,
+    Ref,
+    ThirdpartyPayload,
+)
+from service.dolibarr.port import Capabilities, DolibarrPort, Ids, RemoteDocumentFile, RemoteObject
+from service.dolibarr.sqlfilters import UnsafeFilterValue, safe_like_prefix, sql_eq, sql_like_prefix
+from service.errors import (
+    BadResponse,
+    ConfigError,
+    NotFound,
+    PermanentError,
+    SyncError,
+    TransientError,
+    Where,
+)
+from service.settings import DolibarrSettings, RetrySettings
+
+__all__ = [
+    "PAGE_SIZE",
+    "RESOURCES",
+    "DolibarrRestClient",
+    "category_body",
+    "contact_body",
+    "document_body",
+    "line_body",
+    "payment_body",
+    "product_body",
+    "stock_movement_body",
+    "thirdparty_body",
+]
+
+log = structlog.get_logger("service.dolibarr.rest")
+
+PAGE_SIZE: Final = 100
+MAX_PAGES: Final = 10_000
+USER_AGENT: Final = "ps2doli/0.1 (+aiohttp)"
+
+RESOURCES: Final[Mapping[str, str]] = {
+    "category": "categories",
+    "product": "products",
+    "thirdparty": "thirdparties",
+    "contact": "contacts",
+    "order": "orders",
+    "invoice": "invoices",
+}
+# /categories/{id}/objects/{type}/{object_id}
+CATEGORY_OBJECT_TYPES: Final[Mapping[str, str]] = {
+    "product": "product",
+    "thirdparty": "customer",
+    "contact": "contact",
+}
+# /documents?modulepart=...
+DOCUMENT_MODULEPARTS: Final[Mapping[str, str]] = {
+    "product": "product",
+    "order": "order",
+    "invoice": "invoice",
+}
+
+# Dolibarr order/invoice status codes (Commande::STATUS_*, Facture::STATUS_*)
+ORDER_DRAFT, ORDER_VALIDATED, ORDER_SHIPPING, ORDER_CLOSED, ORDER_CANCELED = 0, 1, 2, 3, -1
+INVOICE_DRAFT, INVOICE_VALIDATED, INVOICE_PAID, INVOICE_ABANDONED = 0, 1, 2, 3
+
+WEIGHT_UNIT_KG: Final = 0
+SIZE_UNIT_CM: Final = -2
+
+_PATH_SAFE = re.compile(r"^[A-Za-z0-9_-]+$")
+_COUNTRY_CODE = re.compile(r"^[A-Za-z]{2}$")
+_FILENAME_UNSAFE = re.compile(r'[/\\:*?"<>|\[\],;=]')
+
+
+# ----------------------------------------------------------------------------------------------- helpers
+
+
+def _money(value: Decimal) -> float:
+    return float(value)
+
+
+def _qty(value: Decimal) -> int | float:
+    return int(value) if value == value.to_integral_value() else float(value)
+
+
+def _amount(value: Decimal) -> str:
+    exponent = value.as_tuple().exponent
+    if isinstance(exponent, int) and exponent >= -2:
+        return f"{value:.2f}"
+    return format(value, "f")
+
+
+def _dec(value: Any, default: Decimal = Decimal(0)) -> Decimal:
+    if value is None or value == "":
+        return default
+    try:
+        return Decimal(str(value))
+    except InvalidOperation:
+        return default
+
+
+def _int(value: Any, default: int = 0) -> int:
+    try:
+        return int(str(value))
+    except (TypeError, ValueError):
+        return default
+
+
+def _seg(value: str | int) -> str:
+    return quote(str(value), safe="")
+
+
+def _status_of(raw: Mapping[str, Any]) -> int:
+    value = raw.get("statut", raw.get("status"))
+    return _int(value, 0)
+
+
+def _remote(raw: Mapping[str, Any]) -> RemoteObject:
+    status = raw.get("status", raw.get("statut"))
+    return RemoteObject(
+        id=_int(raw.get("id", raw.get("rowid"))),
+        ref=str(raw.get("ref") or ""),
+        ref_ext=str(raw.get("ref_ext") or ""),
+        status="" if status is None else str(status),
+        raw=dict(raw),
+    )
+
+
+def _attribute_ref(label: str) -> str:
+    folded = re.sub(r"[^A-Z0-9]+", "_", label.upper()).strip("_")
+    return (folded or "ATTR")[:30]
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return float(value)
+    raise TypeError(f"cannot send {type(value).__name__} as JSON")
+
+
+# --------------------------------------------------------------------------------- payload -> REST bodies
+
+
+def product_body(p: ProductPayload, *, update: bool = False) -> dict[str, Any]:
+    """``POST /products`` / ``PUT /products/{id}``: weight in kg (``weight_units`` 0), sizes in cm
+    (``*_units`` -2). On update, a dimension the payload no longer has is sent as null to clear it."""
+    body: dict[str, Any] = {
+        "ref": p.ref,
+        "label": p.label,
+        "type": 1 if p.service else 0,
+        "status": 1 if p.on_sale else 0,
+        "status_buy": 1 if p.on_purchase else 0,
+        "price": _money(p.price),
+        "price_base_type": "HT",
+        "tva_tx": _money(p.tva_tx),
+        "description": p.description,
+    }
+    if p.weight is not None:
+        body["weight"] = _money(p.weight)
+        body["weight_units"] = WEIGHT_UNIT_KG
+    elif update:
+        body["weight"] = None
+    for name in ("length", "width", "height"):
+        size: Decimal | None = getattr(p, name)
+        if size is not None:
+            body[name] = _money(size)
+            body[f"{name}_units"] = SIZE_UNIT_CM
+        elif update:
+            body[name] = None
+    body["barcode"] = p.barcode
+    if p.cost_price is not None:
+        body["cost_price"] = _money(p.cost_price)
+    body["ref_ext"] = p.ref_ext
+    if p.extrafields:
+        body["array_options"] = {f"options_{name}": value for name, value in p.extrafields}
+    return body
+
+
+def thirdparty_body(p: ThirdpartyPayload, country_id: int | None) -> dict[str, Any]:
+    """``POST /thirdparties``: a customer (``client`` 1). No ``code_client``: ``"auto"`` races between
+    concurrent creates (quirks/thirdparties.create.concurrent-autocode.json) and Dolibarr fills it anyway."""
+    body: dict[str, Any] = {
+        "name": p.name,
+        "client": 1,
+        "fournisseur": 0,
+        "email": p.email,
+        "phone": p.phone,
+        "address": p.address,
+        "zip": p.zip,
+        "town": p.town,
+    }
+    if country_id is not None:
+        body["country_id"] = country_id
+    body.update(
+        {
+            "tva_intra": p.vat_number,
+            "idprof1": p.idprof1,
+            "idprof2": p.idprof2,
+            "status": 1 if p.active else 0,
+            "ref_ext": p.ref_ext,
+            "note_private": p.note_private,
+        }
+    )
+    return body
+
+
+def contact_body(p: ContactPayload, socid: int, country_id: int | None) -> dict[str, Any]:
+    """``POST /contacts`` (``socid`` = the thirdparty)."""
+    body: dict[str, Any] = {
+        "socid": socid,
+        "lastname": p.lastname,
+        "firstname": p.firstname,
+        "address": p.address,
+        "zip": p.zip,
+        "town": p.town,
+        "phone_pro": p.phone,
+        "phone_mobile": p.phone_mobile,
+        "email": p.email,
+        "statut": 1 if p.active else 0,
+        "ref_ext": p.ref_ext,
+    }
+    if country_id is not None:
+        body["country_id"] = country_id
+    return body
+
+
+def category_body(p: CategoryPayload, parent_id: int | None) -> dict[str, Any]:
+    """``POST /categories``: ``type`` is Dolibarr's category type name (product, customer, contact...)."""
+    body: dict[str, Any] = {"label": p.label, "type": p.type, "description": p.description}
+    body["fk_parent"] = parent_id or 0
+    body["visible"] = 1 if p.visible else 0
+    body["ref_ext"] = p.ref_ext
+    return body
+
+
+def line_body(line: LinePayload, product_id: int | None) -> dict[str, Any]:
+    """One line for ``POST /orders/{id}/lines`` or ``/invoices/{id}/lines`` (and in a create's ``lines``)."""
+    body: dict[str, Any] = {}
+    if product_id is not None:
+        body["fk_product"] = product_id
+    body.update(
+        {
+            "qty": _qty(line.qty),
+            "subprice": _money(line.subprice),
+            "tva_tx": _money(line.tva_tx),
+            "product_type": 1 if line.service else 0,
+            "desc": line.description,
+        }
+    )
+    if line.remise_percent:
+        body["remise_percent"] = _money(line.remise_percent)
+    if line.label:
+        body["label"] = line.label
+    return body
+
+
+def document_body(
+    doc: DocumentPayload,
+    *,
+    socid: int,
+    mode_reglement_id: int | None,
+    multicurrency: tuple[str, Decimal | None] | None,
+    lines: list[dict[str, Any]] | None,
+    order_id: int | None = None,
+    credit_note_of: int | None = None,
+) -> dict[str, Any]:
+    """``POST /orders`` / ``POST /invoices`` (with ``lines``: one atomic create) or the header of a ``PUT``
+    (``lines`` None)."""
+    body: dict[str, Any] = {"socid": socid}
+    if doc.kind == "invoice" and lines is not None:
+        body["type"] = 2 if credit_note_of else 0
+        if credit_note_of:
+            body["fk_facture_source"] = credit_note_of
+    body.update(
+        {
+            "date": doc.date,
+            "ref_client": doc.ref_client,
+            "ref_ext": doc.ref_ext,
+            "note_private": doc.note_private,
+            "note_public": doc.note_public,
+        }
+    )
+    if mode_reglement_id is not None:
+        body["mode_reglement_id"] = mode_reglement_id
+    if multicurrency is not None:
+        code, rate = multicurrency
+        body["multicurrency_code"] = code
+        if rate is not None:
+            body["multicurrency_tx"] = _money(rate)
+    if order_id and doc.kind == "invoice" and lines is not None:
+        body["linked_objects"] = {"commande": order_id}
+    if lines is not None:
+        body["lines"] = lines
+    return body
+
+
+def payment_body(
+    payment: PaymentPayload,
+    *,
+    invoice_id: int,
+    paymentid: int,
+    accountid: int,
+    in_invoice_currency: bool = False,
+) -> dict[str, Any]:
+    """``POST /invoices/paymentsdistributed``: the only payment route that takes an amount
+    (``POST /invoices/{id}/payments`` always pays the whole remainder). ``ref_ext`` travels three ways so the
+    payment can be found again: the ``ref_ext`` field (stored where Dolibarr supports it), ``num_payment``
+    (when the shop gave no transaction number) and the private note (``comment``)."""
+    amount = _amount(payment.amount)
+    body: dict[str, Any] = {
+        "arrayofamounts": {
+            str(invoice_id): {
+                "amount": "" if in_invoice_currency else amount,
+                "multicurrency_amount": amount if in_invoice_currency else "",
+            }
+        },
+        "datepaye": payment.date,
+        "paymentid": paymentid,
+        "closepaidinvoices": "yes" if payment.close_paid else "no",
+        "accountid": accountid,
+        "num_payment": payment.number or payment.ref_ext,
+        "comment": f"ps2doli ref_ext={payment.ref_ext}",
+        "ref_ext": payment.ref_ext,
+    }
+    if payment.payment_type == "CHQ":
+        body["chqemetteur"] = "PrestaShop customer"  # mandatory for cheques when the bank module is on
+    return body
+
+
+def stock_movement_body(product_id: int, warehouse_id: int, qty: Decimal, label: str) -> dict[str, Any]:
+    """``POST /stockmovements`` (positive qty adds, negative removes; 0 is refused by Dolibarr)."""
+    return {"product_id": product_id, "warehouse_id": warehouse_id, "qty": _qty(qty), "movementlabel": label}
+
+
+def _line_equal(existing: Mapping[str, Any], wanted: Mapping[str, Any]) -> bool:
+    fk = existing.get("fk_product")
+    return (
+        (_int(fk) or None) == wanted.get("fk_product")
+        and _dec(existing.get("qty")) == _dec(wanted["qty"])
+        and _dec(existing.get("subprice")) == _dec(wanted["subprice"])
+        and _dec(existing.get("tva_tx")) == _dec(wanted["tva_tx"])
+        and _dec(existing.get("remise_percent")) == _dec(wanted.get("remise_percent", 0))
+        and _int(existing.get("product_type")) == wanted["product_type"]
+        and str(existing.get("desc") or existing.get("description") or "") == wanted["desc"]
+    )
+
+
+# ------------------------------------------------------------------------------------------------ client
+
+
+class DolibarrRestClient:
+    """:class:`~service.dolibarr.port.DolibarrPort` over Dolibarr's REST API (tested against 20.0.2)."""
+
+    def __init__(
+        self,
+        settings: DolibarrSettings,
+        retry: RetrySettings,
+        session: aiohttp.ClientSession | None = None,
+    ) -> None:
+        self._settings = settings
+        self._retry = retry
+        self._base = settings.url.rstrip("/")
+        self._session = session
+        self._owns_session = session is None
+        self._secrets = (settings.api_key.reveal(),)
+        self._headers = {
+            "DOLAPIKEY": settings.api_key.reveal(),
+            "Accept": "application/json",
+            "User-Agent": USER_AGENT,
+        }
+        self._timeout = aiohttp.ClientTimeout(total=settings.timeout_s)
+        self._ssl: bool = settings.verify_tls
+        self._slots = asyncio.Semaphore(settings.max_concurrency)
+        self._validate_locks: dict[str, asyncio.Lock] = {"order": asyncio.Lock(), "invoice": asyncio.Lock()}
+        # test seams
+        self.sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
+        self.random: Callable[[], float] = random.random
+        # caches
+        self._capabilities: Capabilities | None = None
+        self._countries: dict[str, int] = {}
+        self._payment_types: dict[str, int] | None = None
+        self._bank_accounts: list[int] | None = None
+        self._warehouses: list[int] | None = None
+        self._attributes: dict[str, int] | None = None
+        self._attribute_values: dict[int, dict[str, int]] = {}
+        if not settings.verify_tls:
+            log.warning("dolibarr_tls_verification_off", url=self._base)
+        elif self._base.startswith("http://"):
+            log.warning("dolibarr_plain_http", url=self._base, hint="the API key travels unencrypted")
+
+    async def __aenter__(self) -> DolibarrRestClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        if self._owns_session and self._session is not None and not self._session.closed:
+            await self._session.close()
+        self._session = None if self._owns_session else self._session
+
+    # ---------------------------------------------------------------------------------------- transport
+
+    def _where(self, kind: str, record_id: object = "") -> Where:
+        return Where(
+            side="dolibarr", resource=kind, record_id="" if record_id in (None, "") else str(record_id)
+        )
+
+    def _url(self, path: str, params: Mapping[str, Any] | None) -> yarl.URL:
+        query = ""
+        if params:
+            query = "?" + "&".join(
+                f"{quote(str(k), safe='')}={quote(str(v), safe='')}"
+                for k, v in params.items()
+                if v is not None
+            )
+        return yarl.URL(self._base + path + query, encoded=True)
+
+    def _get_session(self) -> aiohttp.ClientSession:
+        if self._session is None or (self._owns_session and self._session.closed):
+            connector = aiohttp.TCPConnector(limit=max(2, self._settings.max_concurrency * 2))
+            self._session = aiohttp.ClientSession(connector=connector, auto_decompress=False)
+            self._owns_session = True
+        return self._session
+
+    def _backoff(self, attempt: int, retry_after: float | None) -> float | None:
+        cap = self._retry.max_delay_s
+        if retry_after is not None:
+            return None if retry_after > cap else retry_after
+        ceiling: float = min(cap, self._retry.base_delay_s * (2 ** (attempt - 1)))
+        return self.random() * ceiling
+
+    async def _call(
+        self,
+        method: str,
+        path: str,
+        *,
+        kind: str = "",
+        record_id: object = "",
+        params: Mapping[str, Any] | None = None,
+        body: Any = None,
+        idempotent: bool | None = None,
+    ) -> Any:
+        """One logical call, retried while transient when idempotent: the parsed JSON (None for 304)."""
+        method = method.upper()
+        safe_to_repeat = (method in IDEMPOTENT_METHODS) if idempotent is None else idempotent
+        where = self._where(kind, record_id)
+        attempts = max(1, self._retry.attempts) if safe_to_repeat else 1
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                return await self._once(method, path, params, body, where, safe_to_repeat, attempt)
+            except TransientError as exc:
+                if attempt >= attempts:
+                    raise
+                delay = self._backoff(attempt, exc.retry_after)
+                if delay is None:
+                    raise
+                log.warning(
+                    "dolibarr_retry",
+                    method=method,
+                    route=path,
+                    attempt=attempt,
+                    delay_s=round(delay, 3),
+                    error=exc.message,
+                )
+                await self.sleep(delay)
+
+    async def _once(
+        self,
+        method: str,
+        path: str,
+        params: Mapping[str, Any] | None,
+        body: Any,
+        where: Where,
+        idempotent: bool,
+        attempt: int,
+    ) -> Any:
+        headers = dict(self._headers)
+        data: bytes | None = None
+        if body is not None:
+            data = json.dumps(body, default=_json_default, ensure_ascii=False).encode("utf-8")
+            headers["Content-Type"] = "application/json"
+        url = self._url(path, params)
+        started = time.monotonic()
+        async with self._slots:
+            session = self._get_session()
+            try:
+                async with session.request(
+                    method,
+                    url,
+                    data=data,
+                    headers=headers,
+                    timeout=self._timeout,
+                    ssl=self._ssl,
+                    auto_decompress=False,
+                    allow_redirects=False,
+                ) as response:
+                    raw = await response.read()
+                    status = response.status
+                    response_headers = {k: v for k, v in response.headers.items()}
+            except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+                error = classify(method, None, {}, b"", where, route=path, idempotent=idempotent, error=exc)
+                log.info(
+                    "dolibarr_request_failed",
+                    method=method,
+                    route=path,
+                    attempt=attempt,
+                    error=type(exc).__name__,
+                    ms=round((time.monotonic() - started) * 1000),
+                )
+                assert error is not None
+                raise redact(error, self._secrets) from None
+        decoded = read_body(raw, response_headers)
+        log.debug(
+            "dolibarr_request",
+            method=method,
+            route=path,
+            status=status,
+            attempt=attempt,
+            ms=round((time.monotonic() - started) * 1000),
+        )
+        if 300 <= status < 400 and status != 304:
+            location = response_headers.get("Location", "")
+            raise redact(
+                ConfigError(
+                    f"{method} {path} was redirected (HTTP {status}) to {location or 'another address'}: "
+                    "set dolibarr.url to the final address of .../api/index.php",
+                    where=where,
+                    status=status,
+                ),
+                self._secrets,
+            )
+        error = classify(method, status, response_headers, decoded, where, route=path, idempotent=idempotent)
+        if error is not None:
+            raise redact(error, self._secrets)
+        if status in (204, 304) or not decoded.strip():
+            return None
+        return json.loads(decoded, parse_float=Decimal)
+
+    # ----------------------------------------------------------------------------------- typed results
+
+    def _dict(self, value: Any, where: Where, what: str) -> dict[str, Any]:
+        if not isinstance(value, dict):
+            raise BadResponse(
+                f"{what}: expected a JSON object from Dolibarr, got {type(value).__name__}", where=where
+            )
+        return value
+
+    def _list(self, value: Any, where: Where, what: str) -> list[dict[str, Any]]:
+        if isinstance(value, dict) and isinstance(value.get("data"), list):
+            value = value["data"]  # pagination_data=true shape
+        if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
+            raise BadResponse(f"{what}: expected a JSON list of objects from Dolibarr", where=where)
+        return value
+
+    def _new_id(self, value: Any, where: Where, what: str) -> int:
+        if isinstance(value, dict):
+            value = value.get("id")
+        number = _int(value, -1)
+        if number <= 0:
+            raise BadResponse(f"{what}: Dolibarr did not answer a new id ({str(value)[:40]!r})", where=where)
+        return number
+
+    def _resource(self, kind: str) -> str:
+        try:
+            return RESOURCES[kind]
+        except KeyError:
+            raise PermanentError(
+                f"the REST backend has no '{kind}' objects (payments are read through invoice_payments)",
+                where=self._where(kind),
+            ) from None
+
+    # ---------------------------------------------------------------------------------------- listings
+
+    async def _list_all(
+        self,
+        kind: str,
+        path: str,
+        *,
+        sqlfilters: str | None = None,
+        extra: Mapping[str, Any] | None = None,
+        sortfield: str = "t.rowid",
+    ) -> list[dict[str, Any]]:
+        """Every row of a list endpoint, page by page until a short page. A 404 means "none" (Dolibarr answers
+        404 "Thirdparties not found", "Contacts not found"... on an empty list, ``[]`` elsewhere)."""
+        rows: list[dict[str, Any]] = []
+        seen: set[str] = set()
+        where = self._where(kind)
+        for page in range(MAX_PAGES):
+            params: dict[str, Any] = {
+                "sortfield": sortfield,
+                "sortorder": "ASC",
+                "limit": PAGE_SIZE,
+                "page": page,
+            }
+            if sqlfilters:
+                params["sqlfilters"] = sqlfilters
+            if extra:
+                params.update(extra)
+            try:
+                batch = self._list(await self._call("GET", path, kind=kind, params=params), where, path)
+            except NotFound:
+                break
+            first = str(batch[0].get("id", batch[0].get("rowid", ""))) if batch else ""
+            if first and first in seen:
+                raise BadResponse(f"GET {path} does not page (page {page} repeats earlier rows)", where=where)
+            seen.update(str(r.get("id", r.get("rowid", ""))) for r in batch)
+            rows.extend(batch)
+            if len(batch) < PAGE_SIZE:
+                break
+        else:
+            raise BadResponse(f"GET {path} returned more than {MAX_PAGES} pages", where=where)
+        return rows
+
+    async def _lookup(
+        self, kind: str, field: str, value: str, by_path: str | None = None
+    ) -> list[dict[str, Any]]:
+        """Rows of ``kind`` whose ``field`` equals ``value`` exactly (case, accents and spaces included)."""
+        if not value:
+            return []
+        resource = self._resource(kind)
+        if by_path is not None and _PATH_SAFE.match(value):
+            try:
+                row = self._dict(
+                    await self._call(
+                        "GET", f"/{resource}/{by_path}/{_seg(value)}", kind=kind, record_id=value
+                    ),
+                    self._where(kind, value),
+                    by_path,
+                )
+            except NotFound:
+                return []
+            if str(row.get(field) or "") == value:
+                return [row]
+            # the collation matched another spelling: look for the exact one in the list below
+        try:
+            expression: str | None = sql_eq(f"t.{field}", value)
+        except UnsafeFilterValue:
+            prefix = safe_like_prefix(f"t.{field}", value)
+            expression = sql_like_prefix(f"t.{field}", prefix) if prefix else None
+            log.info("dolibarr_lookup_scan", resource=resource, field=field, prefix=prefix)
+        rows = await self._list_all(kind, f"/{resource}", sqlfilters=expression)
+        return [r for r in rows if str(r.get(field) or "") == value]
+
+    async def find_by_ref_ext(self, kind: ObjectKind, ref_ext: str) -> RemoteObject | None:
+        by_path = "ref_ext" if kind in ("product", "order", "invoice") else None
+        rows = await self._lookup(kind, "ref_ext", ref_ext, by_path)
+        if not rows:
+            return None
+        rows.sort(key=lambda r: _int(r.get("id")))
+        if len(rows) > 1:
+            log.warning(
+                "dolibarr_duplicate_ref_ext",
+                kind=kind,
+                ref_ext=ref_ext,
+                ids=[_int(r.get("id")) for r in rows],
+            )
+        return _remote(rows[0])
+
+    async def list_ref_ext(self, kind: ObjectKind, prefix: str) -> dict[str, RemoteObject]:
+        resource = self._resource(kind)
+        try:
+            expression: str | None = sql_like_prefix("t.ref_ext", prefix) if prefix else None
+        except UnsafeFilterValue:
+            safe = safe_like_prefix("t.ref_ext", prefix)
+            expression = sql_like_prefix("t.ref_ext", safe) if safe else None
+        rows = await self._list_all(kind, f"/{resource}", sqlfilters=expression)
+        found: dict[str, RemoteObject] = {}
+        for row in sorted(rows, key=lambda r: _int(r.get("id"))):
+            obj = _remote(row)
+            if not obj.ref_ext.startswith(prefix):
+                continue
+            if obj.ref_ext in found:
+                # e.g. a variant child still carrying its parent's ref_ext: the older object keeps the name
+                log.warning(
+                    "dolibarr_duplicate_ref_ext",
+                    kind=kind,
+                    ref_ext=obj.ref_ext,
+                    ids=[found[obj.ref_ext].id, obj.id],
+                )
+                continue
+            found[obj.ref_ext] = obj
+        return found
+
+    async def find_product_by_ref(self, ref: str) -> RemoteObject | None:
+        rows = await self._lookup("product", "ref", ref, "ref")
+        return _remote(min(rows, key=lambda r: _int(r.get("id")))) if rows else None
+
+    async def find_thirdparties_by_email(self, email: str) -> list[RemoteObject]:
+        rows = await self._lookup("thirdparty", "email", email)
+        return [_remote(r) for r in sorted(rows, key=lambda r: _int(r.get("id")))]
+
+    async def get(self, kind: ObjectKind, object_id: int) -> dict[str, Any]:
+        resource = self._resource(kind)
+        where = self._where(kind, object_id)
+        return self._dict(
+            await self._call("GET", f"/{resource}/{object_id}", kind=kind, record_id=object_id), where, kind
+        )
+
+    # ------------------------------------------------------------------------------------ create/update
+
+    async def create(self, payload: Payload, ids: Ids) -> int:
+        if isinstance(payload, ProductPayload):
+            if payload.variant_of is not None:
+                parent = self._ref_id(ids, payload.variant_of, payload)
+                return await self.create_variant(parent, payload.variant_features, payload, ids)
+            return await self._post_new("product", "/products", product_body(payload), payload.ref_ext)
+        if isinstance(payload, ThirdpartyPayload):
+            country = await self._country_id(payload.country_code, payload.ref_ext)
+            return await self._post_new(
+                "thirdparty", "/thirdparties", thirdparty_body(payload, country), payload.ref_ext
+            )
+        if isinstance(payload, ContactPayload):
+            socid = self._ref_id(ids, payload.thirdparty, payload)
+            country = await self._country_id(payload.country_code, payload.ref_ext)
+            return await self._post_new(
+                "contact", "/contacts", contact_body(payload, socid, country), payload.ref_ext
+            )
+        if isinstance(payload, CategoryPayload):
+            parent_id = self._ref_id(ids, payload.parent, payload) if payload.parent else None
+            return await self._post_new(
+                "category", "/categories", category_body(payload, parent_id), payload.ref_ext
+            )
+        if isinstance(payload, DocumentPayload):
+            return await self._create_document(payload, ids)
+        raise PermanentError(f"cannot create a {type(payload).__name__} over REST", where=self._where("?"))
+
+    async def update(self, object_id: int, payload: Payload, ids: Ids) -> None:
+        if isinstance(payload, ProductPayload):
+            await self._put("product", object_id, product_body(payload, update=True))
+        elif isinstance(payload, ThirdpartyPayload):
+            country = await self._country_id(payload.country_code, payload.ref_ext)
+            await self._put("thirdparty", object_id, thirdparty_body(payload, country))
+        elif isinstance(payload, ContactPayload):
+            socid = self._ref_id(ids, payload.thirdparty, payload)
+            country = await self._country_id(payload.country_code, payload.ref_ext)
+            await self._put("contact", object_id, contact_body(payload, socid, country))
+        elif isinstance(payload, CategoryPayload):
+            parent_id = self._ref_id(ids, payload.parent, payload) if payload.parent else None
+            await self._put("category", object_id, category_body(payload, parent_id))
+        elif isinstance(payload, DocumentPayload):
+            await self._update_document(object_id, payload, ids)
+        else:
+            raise PermanentError(
+                f"cannot update a {type(payload).__name__} over REST", where=self._where("?")
+            )
+
+    def _ref_id(self, ids: Ids, ref: Ref | None, payload: object) -> int:
+        if ref is None or ref not in ids:
+            kind = getattr(payload, "kind", "?")
+            raise PermanentError(
+                f"the engine did not resolve {ref.kind if ref else '?'} {ref.ref_ext if ref else ''} "
+                "to a Dolibarr id",
+                where=self._where(kind, getattr(payload, "ref_ext", "")),
+            )
+        return ids[ref]
+
+    async def _post_new(self, kind: str, path: str, body: dict[str, Any], record_id: str) -> int:
+        answer = await self._call("POST", path, kind=kind, record_id=record_id, body=body)
+        return self._new_id(answer, self._where(kind, record_id), f"POST {path}")
+
+    async def _put(self, kind: str, object_id: int, body: dict[str, Any]) -> None:
+        resource = self._resource(kind)
+        await self._call("PUT", f"/{resource}/{object_id}", kind=kind, record_id=object_id, body=body)
+
+    async def delete(self, kind: ObjectKind, object_id: int) -> None:
+        resource = self._resource(kind)
+        try:
+            await self._call("DELETE", f"/{resource}/{object_id}", kind=kind, record_id=object_id)
+        except NotFound:
+            log.info("dolibarr_delete_already_gone", kind=kind, id=object_id)
+
+    async def set_active(self, kind: ObjectKind, object_id: int, active: bool) -> None:
+        flag = 1 if active else 0
+        if kind == "product":
+            await self._put(kind, object_id, {"status": flag, "status_buy": flag})
+        elif kind == "thirdparty":
+            await self._put(kind, object_id, {"status": flag})
+        elif kind == "contact":
+            await self._put(kind, object_id, {"statut": flag})
+        elif kind == "category":
+            log.info("dolibarr_category_has_no_status", id=object_id)
+        else:
+            raise PermanentError(
+                f"a Dolibarr {kind} cannot be deactivated", where=self._where(kind, object_id)
+            )
+
+    # ------------------------------------------------------------------------------------------ setup
+
+    async def _country_id(self, code: str, record_id: str = "") -> int | None:
+        if not code:
+            return None
+        code = code.upper()
+        if code in self._countries:
+            return self._countries[code]
+        where = self._where("country", code)
+        if not _COUNTRY_CODE.match(code):
+            raise PermanentError(f"{code!r} is not a two-letter ISO country code", where=where)
+        try:
+            row = self._dict(
+                await self._call(
+                    "GET", f"/setup/dictionary/countries/byCode/{code}", kind="country", record_id=code
+                ),
+                where,
+                "country",
+            )
+        except NotFound:
+            raise PermanentError(
+                f"Dolibarr's country dictionary has no country {code} (for {record_id})", where=where
+            ) from None
+        self._countries[code] = _int(row.get("id"))
+        return self._countries[code]
+
+    async def extrafields(self, elementtype: str) -> dict[str, dict[str, Any]]:
+        where = self._where("extrafields", elementtype)
+        try:
+            answer = await self._call(
+                "GET",
+                "/setup/extrafields",
+                kind="extrafields",
+                record_id=elementtype,
+                params={"elementtype": elementtype},
+            )
+        except NotFound:
+            return {}
+        data = self._dict(answer, where, "extrafields")
+        found = data.get(elementtype, {})
+        return {str(k): dict(v) for k, v in found.items()} if isinstance(found, dict) else {}
+
+    async def payment_type_ids(self) -> dict[str, int]:
+        if self._payment_types is None:
+            rows = await self._list_all(
+                "payment_type", "/setup/dictionary/payment_types", sortfield="code", extra={"active": 1}
+            )
+            self._payment_types = {str(r.get("code")): _int(r.get("id")) for r in rows if r.get("code")}
+        return dict(self._payment_types)
+
+    async def bank_account_ids(self) -> list[int]:
+        if self._bank_accounts is None:
+            rows = await self._list_all("bank_account", "/bankaccounts")
+            self._bank_accounts = [
+                _int(r.get("id")) for r in rows if str(r.get("clos", "0")) in ("0", "", "None")
+            ]
+        return list(self._bank_accounts)
+
+    async def warehouse_ids(self) -> list[int]:
+        if self._warehouses is None:
+            rows = await self._list_all("warehouse", "/warehouses")
+            self._warehouses = [_int(r.get("id")) for r in rows if str(r.get("statut", "1")) != "0"]
+        return list(self._warehouses)
+
+    async def _mode_reglement(self, code: str, record_id: str) -> int | None:
+        if not code:
+            return None
+        types = await self.payment_type_ids()
+        if code not in types:
+            raise PermanentError(
+                f"payment type {code!r} is not in Dolibarr's payment types dictionary "
+                f"({', '.join(sorted(types))})",
+                where=self._where("payment_type", record_id),
+            )
+        return types[code]
+
+    # --------------------------------------------------------------------------------- capabilities
+
+    async def capabilities(self) -> Capabilities:
+        if self._capabilities is not None:
+            return self._capabilities
+        where = self._where("status")
+        status = self._dict(await self._call("GET", "/status", kind="status"), where, "status")
+        success = status.get("success", status)
+        version = str(success.get("dolibarr_version", "")) if isinstance(success, dict) else ""
+        flags = {
+            "categories": await self._probe("/categories"),
+            "variants": await self._probe("/products/attributes"),
+            "stock": await self._probe("/warehouses"),
+            "payments": await self._probe("/bankaccounts"),
+            "multicurrency": await self._probe("/multicurrencies"),
+        }
+        self._capabilities = Capabilities(
+            version=version,
+            categories=flags["categories"],
+            variants=flags["variants"],
+            stock=flags["stock"],
+            documents=True,
+            payments=flags["payments"],
+            multicurrency=flags["multicurrency"],
+            main_currency=await self._main_currency(),
+        )
+        log.info("dolibarr_capabilities", **{k: v for k, v in self._capabilities.__dict__.items()})
+        return self._capabilities
+
+    async def _probe(self, path: str) -> bool:
+        """Whether a module's route exists: 501 means "module off or Dolibarr too old"."""
+        try:
+            await self._call("GET", path, kind="probe", params={"limit": 1})
+        except NotFound:
+            return True
+        except ConfigError as exc:
+            if exc.status == 501:
+                return False
+            if exc.status == 403:
+                return True  # the module is there; check_access tells about the permission
+            raise
+        return True
+
+    async def _main_currency(self) -> str:
+        try:
+            value = await self._call("GET", "/setup/conf/MAIN_MONNAIE", kind="setup")
+            if isinstance(value, str) and re.fullmatch(r"[A-Z]{3}", value):
+                return value
+        except (ConfigError, PermanentError, NotFound, BadResponse):
+            pass  # not an admin key: guess from the bank accounts
+        try:
+            rows = await self._list_all("bank_account", "/bankaccounts")
+        except (ConfigError, PermanentError):
+            rows = []
+        for row in rows:
+            code = str(row.get("currency_code") or "")
+            if re.fullmatch(r"[A-Z]{3}", code):
+                return code
+        return "EUR"
+
+    async def check_access(self) -> list[str]:
+        problems: list[str] = []
+        try:
+            await self._call("GET", "/status", kind="status")
+        except ConfigError as exc:
+            return [exc.message]
+        except SyncError as exc:
+            return [f"cannot talk to Dolibarr at {self._base}: {exc.message}"]
+        areas: Sequence[tuple[str, str, str, dict[str, Any]]] = (
+            ("products", "/products", "Products / Services", {}),
+            ("categories", "/categories", "Categories", {}),
+            ("thirdparties", "/thirdparties", "Third parties", {}),
+            ("contacts", "/contacts", "Third parties (contacts)", {}),
+            ("sales orders", "/orders", "Sales orders", {}),
+            ("invoices", "/invoices", "Invoices", {}),
+            ("warehouses", "/warehouses", "Stocks", {}),
+            ("bank accounts", "/bankaccounts", "Banks and cash", {}),
+            ("payment types", "/setup/dictionary/payment_types", "Invoices", {}),
+            ("product variants", "/products/attributes", "Variants of products", {}),
+            ("extrafields", "/setup/extrafields", "(admin users only)", {"elementtype": "product"}),
+        )
+        for area, path, module, extra in areas:
+            try:
+                await self._call("GET", path, kind="check", params={"limit": 1, **extra})
+            except NotFound:
+                continue
+            except ConfigError as exc:
+                if exc.status == 401:
+                    return [exc.message]
+                if exc.status == 501:
+                    problems.append(
+                        f"Dolibarr has no {area} API (GET {path} is unknown): enable the {module} module"
+                    )
+                elif exc.status == 403:
+                    problems.append(
+                        f"the Dolibarr user behind the API key may not read {area} (HTTP 403): "
+                        f"give it the read permission of {module}"
+                    )
+                else:
+                    problems.append(f"{area}: {exc.message}")
+            except SyncError as exc:
+                problems.append(f"{area}: {exc.message}")
+        return problems
+
+    # ------------------------------------------------------------------------------------- categories
+
+    async def object_categories(self, kind: ObjectKind, object_id: int) -> set[int]:
+        if kind not in CATEGORY_OBJECT_TYPES:
+            raise PermanentError(f"a Dolibarr {kind} has no categories", where=self._where(kind, object_id))
+        resource = self._resource(kind)
+        try:
+            rows = self._list(
+                await self._call(
+                    "GET", f"/{resource}/{object_id}/categories", kind=kind, record_id=object_id
+                ),
+                self._where(kind, object_id),
+                "categories",
+            )
+        except NotFound:
+            return set()
+        return {_int(r.get("id")) for r in rows}
+
+    async def link_category(self, category_id: int, kind: ObjectKind, object_id: int) -> None:
+        if kind == "thirdparty":
+            await self._call(
+                "PUT", f"/thirdparties/{object_id}/categories/{category_id}", kind=kind, record_id=object_id
+            )
+            return
+        object_type = self._category_type(kind, object_id)
+        await self._call(
+            "POST",
+            f"/categories/{category_id}/objects/{object_type}/{object_id}",
+            kind=kind,
+            record_id=object_id,
+            idempotent=True,  # linking twice answers 200 (captured)
+        )
+
+    async def unlink_category(self, category_id: int, kind: ObjectKind, object_id: int) -> None:
+        try:
+            if kind == "thirdparty":
+                await self._call(
+                    "DELETE",
+                    f"/thirdparties/{object_id}/categories/{category_id}",
+                    kind=kind,
+                    record_id=object_id,
+                )
+                return
+            object_type = self._category_type(kind, object_id)
+            await self._call(
+                "DELETE",
+                f"/categories/{category_id}/objects/{object_type}/{object_id}",
+                kind=kind,
+                record_id=object_id,
+            )
+        except NotFound:
+            log.info("dolibarr_category_link_already_gone", kind=kind, id=object_id, category=category_id)
+
+    def _category_type(self, kind: str, object_id: int) -> str:
+        try:
+            return CATEGORY_OBJECT_TYPES[kind]
+        except KeyError:
+            raise PermanentError(
+                f"a Dolibarr {kind} cannot be put in a category", where=self._where(kind, object_id)
+            ) from None
+
+    # ---------------------------------------------------------------------------------------- variants
+
+    async def _attribute_id(self, label: str) -> int:
+        key = label.strip().casefold()
+        if self._attributes is None:
+            rows = await self._list_all("attribute", "/products/attributes")
+            self._attributes = {str(r.get("label") or "").strip().casefold(): _int(r.get("id")) for r in rows}
+        if key not in self._attributes:
+            body = {"ref": _attribute_ref(label), "label": label}
+            new_id = await self._post_new("attribute", "/products/attributes", body, label)
+            self._attributes[key] = new_id
+        return self._attributes[key]
+
+    async def _attribute_value_id(self, attribute_id: int, label: str) -> int:
+        key = label.strip().casefold()
+        values = self._attribute_values.get(attribute_id)
+        if values is None:
+            try:
+                rows = self._list(
+                    await self._call(
+                        "GET",
+                        f"/products/attributes/{attribute_id}/values",
+                        kind="attribute",
+                        record_id=attribute_id,
+                    ),
+                    self._where("attribute", attribute_id),
+                    "attribute values",
+                )
+            except NotFound:
+                rows = []
+            values = {str(r.get("value") or "").strip().casefold(): _int(r.get("id")) for r in rows}
+            self._attribute_values[attribute_id] = values
+        if key not in values:
+            taken = {v for v in values}
+            ref = _attribute_ref(label)
+            suffix = 2
+            while ref.casefold() in taken:  # value refs must be unique within the attribute
+                ref = f"{_attribute_ref(label)[:27]}_{suffix}"
+                suffix += 1
+            body = {"ref": ref, "value": label}
+            values[key] = await self._post_new(
+                "attribute", f"/products/attributes/{attribute_id}/values", body, label
+            )
+        return values[key]
+
+    async def _existing_combination(
+        self, parent_id: int, features: Mapping[str, int], ref_ext: str
+    ) -> int | None:
+        try:
+            rows = self._list(
+                await self._call(
+                    "GET", f"/products/{parent_id}/variants", kind="product", record_id=parent_id
+                ),
+                self._where("product", parent_id),
+                "variants",
+            )
+        except NotFound:
+            return None
+        wanted = {(int(a), v) for a, v in features.items()}
+        for row in rows:
+            pairs = {
+                (_int(p.get("fk_prod_attr")), _int(p.get("fk_prod_attr_val")))
+                for p in row.get("attributes") or []
+                if isinstance(p, dict)
+            }
+            if (ref_ext and row.get("variation_ref_ext") == ref_ext) or pairs == wanted:
+                return _int(row.get("fk_product_child")) or None
+        return None
+
+    async def create_variant(
+        self, parent_id: int, features: tuple[tuple[str, str], ...], payload: Payload, ids: Ids
+    ) -> int:
+        if not isinstance(payload, ProductPayload):
+            raise PermanentError("a variant needs a product payload", where=self._where("product", parent_id))
+        where = self._where("product", payload.ref_ext)
+        if not features:
+            raise PermanentError("a variant needs at least one (attribute, value) feature", where=where)
+        feature_ids: dict[str, int] = {}
+        for attribute, value in features:
+            attribute_id = await self._attribute_id(attribute)
+            feature_ids[str(attribute_id)] = await self._attribute_value_id(attribute_id, value)
+        child_id = await self._existing_combination(parent_id, feature_ids, payload.ref_ext)
+        if child_id is None:
+            parent = await self.get("product", parent_id)
+            price_impact = payload.price - _dec(parent.get("price"))
+            weight_impact = (
+                payload.weight - _dec(parent.get("weight")) if payload.weight is not None else Decimal(0)
+            )
+            body = {
+                "weight_impact": _qty(weight_impact),
+                "price_impact": _qty(price_impact),
+                "price_impact_is_percent": False,
+                "features": feature_ids,
+                "reference": payload.ref,
+                "ref_ext": payload.ref_ext,
+            }
+            child_id = await self._post_new(
+                "product", f"/products/{parent_id}/variants", body, payload.ref_ext
+            )
+        # Dolibarr 20.0.2 copies the parent's ref_ext onto the child: give the child its own (see quirks).
+        await self._put("product", child_id, product_body(payload, update=True))
+        return child_id
+
+    # --------------------------------------------------------------------------------------- documents
+
+    async def _document_header(
+        self, doc: DocumentPayload, ids: Ids
+    ) -> tuple[int, int | None, tuple[str, Decimal | None] | None]:
+        socid = self._ref_id(ids, doc.thirdparty, doc)
+        mode = await self._mode_reglement(doc.payment_type, doc.ref_ext)
+        multicurrency: tuple[str, Decimal | None] | None = None
+        if doc.currency:
+            caps = await self.capabilities()
+            if doc.currency.upper() != caps.main_currency.upper():
+                if not caps.multicurrency:
+                    raise ConfigError(
+                        f"{doc.kind} {doc.ref_ext} is in {doc.currency} but Dolibarr's main currency is "
+                        f"{caps.main_currency} and the Multicurrency module is off",
+                        where=self._where(doc.kind, doc.ref_ext),
+                    )
+                multicurrency = (doc.currency.upper(), doc.currency_rate)
+        return socid, mode, multicurrency
+
+    def _lines(self, doc: DocumentPayload, ids: Ids) -> list[dict[str, Any]]:
+        return [
+            line_body(line, self._ref_id(ids, line.product, doc) if line.product else None)
+            for line in doc.lines
+        ]
+
+    async def _create_document(self, doc: DocumentPayload, ids: Ids) -> int:
+        resource = self._resource(doc.kind)
+        socid, mode, multicurrency = await self._document_header(doc, ids)
+        body = document_body(
+            doc,
+            socid=socid,
+            mode_reglement_id=mode,
+            multicurrency=multicurrency,
+            lines=self._lines(doc, ids),  # lines inside the create: one transaction, one non-idempotent call
+            order_id=ids.get(doc.order) if doc.order else None,
+            credit_note_of=self._ref_id(ids, doc.credit_note_of, doc) if doc.credit_note_of else None,
+        )
+        new_id = await self._post_new(doc.kind, f"/{resource}", body, doc.ref_ext)
+        await self._link_contacts(doc, new_id, ids)
+        return new_id
+
+    async def _link_contacts(self, doc: DocumentPayload, doc_id: int, ids: Ids) -> None:
+        resource = self._resource(doc.kind)
+        for ref, role in ((doc.billing_contact, "BILLING"), (doc.shipping_contact, "SHIPPING")):
+            if ref is None or ref not in ids:
+                continue
+            try:
+                await self._call(
+                    "POST",
+                    f"/{resource}/{doc_id}/contact/{ids[ref]}/{role}",
+                    kind=doc.kind,
+                    record_id=doc.ref_ext,
+                    idempotent=True,
+                )
+            except SyncError as exc:  # the document exists: a missing contact link must not hide it
+                log.warning(
+                    "dolibarr_contact_link_failed", kind=doc.kind, id=doc_id, role=role, error=exc.message
+                )
+
+    async def _update_document(self, doc_id: int, doc: DocumentPayload, ids: Ids) -> None:
+        resource = self._resource(doc.kind)
+        current = await self.get(doc.kind, doc_id)
+        if _status_of(current) != 0:
+            raise PermanentError(
+                f"{doc.kind} {current.get('ref') or doc_id} is no longer a draft: "
+                "Dolibarr only lets drafts change",
+                where=self._where(doc.kind, doc.ref_ext),
+            )
+        socid, mode, multicurrency = await self._document_header(doc, ids)
+        header = document_body(
+            doc, socid=socid, mode_reglement_id=mode, multicurrency=multicurrency, lines=None
+        )
+        header.pop("socid")
+        await self._call("PUT", f"/{resource}/{doc_id}", kind=doc.kind, record_id=doc.ref_ext, body=header)
+        await self._replace_lines(doc.kind, doc_id, self._lines(doc, ids), doc.ref_ext)
+
+    async def _replace_lines(
+        self, kind: DocumentKind, doc_id: int, wanted: list[dict[str, Any]], record: str
+    ) -> None:
+        """Make the draft's lines equal ``wanted``: nothing when they already are, else delete all, re-add."""
+        resource = self._resource(kind)
+        existing = await self.document_lines(kind, doc_id)
+        if len(existing) == len(wanted) and all(
+            _line_equal(e, w) for e, w in zip(existing, wanted, strict=True)
+        ):
+            return
+        for line in existing:
+            line_id = _int(line.get("id", line.get("rowid")))
+            with contextlib.suppress(NotFound):
+                await self._call(
+                    "DELETE", f"/{resource}/{doc_id}/lines/{line_id}", kind=kind, record_id=record
+                )
+        for body in wanted:
+            await self._call("POST", f"/{resource}/{doc_id}/lines", kind=kind, record_id=record, body=body)
+
+    async def document_lines(self, kind: DocumentKind, doc_id: int) -> list[dict[str, Any]]:
+        resource = self._resource(kind)
+        try:
+            answer = await self._call("GET", f"/{resource}/{doc_id}/lines", kind=kind, record_id=doc_id)
+        except NotFound:
+            return []
+        return self._list(answer, self._where(kind, doc_id), "lines")
+
+    async def set_document_status(
+        self, kind: DocumentKind, doc_id: int, status: DocumentStatus, *, warehouse_id: int = 0
+    ) -> None:
+        resource = self._resource(kind)
+        where = self._where(kind, doc_id)
+        current = _status_of(await self.get(kind, doc_id))
+
+        async def action(name: str, body: dict[str, Any]) -> None:
+            await self._call(
+                "POST",
+                f"/{resource}/{doc_id}/{name}",
+                kind=kind,
+                record_id=doc_id,
+                body=body,
+                idempotent=True,
+            )
+
+        async def validate() -> None:
+            async with self._validate_locks[kind]:  # Dolibarr hands out the next number racily
+                await action("validate", {"idwarehouse": warehouse_id, "notrigger": 0})
+
+        if status == "draft":
+            if current != 0:
+                await action("settodraft", {"idwarehouse": warehouse_id or -1})
+            return
+        if kind == "order":
+            if current == ORDER_CANCELED:
+                raise PermanentError(
+                    "the order is cancelled in Dolibarr; it cannot change status", where=where
+                )
+            if status == "cancelled":
+                raise PermanentError(
+                    "Dolibarr 20's REST API has no route to cancel an order (api_orders: validate, close, "
+                    "reopen, setinvoiced, settodraft only): cancel it in Dolibarr",
+                    where=where,
+                )
+            if current == ORDER_DRAFT:
+                await validate()
+                current = ORDER_VALIDATED
+            if status in ("validated", "shipped"):
+                if current == ORDER_CLOSED:
+                    await action("reopen", {})
+                return
+            if status == "closed" and current != ORDER_CLOSED:
+                await action("close", {"notrigger": 0})
+            return
+        # invoices
+        if current == INVOICE_ABANDONED:
+            raise PermanentError("the invoice is abandoned in Dolibarr; it cannot change status", where=where)
+        if status == "cancelled":
+            raise PermanentError(
+                "Dolibarr 20's REST API has no route to abandon an invoice (api_invoices: validate, "
+                "settodraft, settopaid, settounpaid only): issue a credit note or abandon it in Dolibarr",
+                where=where,
+            )
+        if current == INVOICE_DRAFT:
+            await validate()
+            current = INVOICE_VALIDATED
+        if status in ("validated", "shipped") and current == INVOICE_PAID:
+            await action("settounpaid", {})
+        elif status == "closed" and current != INVOICE_PAID:
+            await action("settopaid", {})
+
+    async def invoice_from_order(self, order_id: int, payload: DocumentPayload, ids: Ids) -> int:
+        where = self._where("invoice", payload.ref_ext)
+        invoice_id = await self._reusable_invoice(order_id, payload.ref_ext)
+        if invoice_id is None:
+            answer = await self._call(
+                "POST", f"/invoices/createfromorder/{order_id}", kind="invoice", record_id=payload.ref_ext
+            )
+            invoice_id = self._new_id(answer, where, "POST /invoices/createfromorder")
+        socid, mode, multicurrency = await self._document_header(payload, ids)
+        header = document_body(
+            payload, socid=socid, mode_reglement_id=mode, multicurrency=multicurrency, lines=None
+        )
+        header.pop("socid")
+        await self._call(
+            "PUT", f"/invoices/{invoice_id}", kind="invoice", record_id=payload.ref_ext, body=header
+        )
+        if payload.lines:
+            await self._replace_lines("invoice", invoice_id, self._lines(payload, ids), payload.ref_ext)
+        return invoice_id
+
+    async def _reusable_invoice(self, order_id: int, ref_ext: str) -> int | None:
+        """A draft invoice already made from this order (an earlier ambiguous createfromorder) without another
+        ref_ext: reuse it rather than bill the order twice."""
+        order = await self.get("order", order_id)
+        linked = order.get("linkedObjectsIds")
+        invoices = linked.get("facture") if isinstance(linked, dict) else None
+        candidates = list(invoices.values()) if isinstance(invoices, dict) else list(invoices or [])
+        for candidate in sorted({_int(c) for c in candidates if _int(c) > 0}):
+            try:
+                invoice = await self.get("invoice", candidate)
+            except NotFound:
+                continue
+            if str(invoice.get("ref_ext") or "") in ("", ref_ext) and _status_of(invoice) == INVOICE_DRAFT:
+                return candidate
+        return None
+
+    # ---------------------------------------------------------------------------------------- payments
+
+    async def add_payment(self, payment: PaymentPayload, ids: Ids) -> int:
+        where = self._where("payment", payment.ref_ext)
+        invoice_id = self._ref_id(ids, payment.invoice, payment)
+        paymentid = await self._mode_reglement(payment.payment_type, payment.ref_ext)
+        if paymentid is None:
+            raise PermanentError("a payment needs a payment type", where=where)
+        accountid = payment.bank_account_id
+        if not accountid:
+            accounts = await self.bank_account_ids()
+            if not accounts:
+                raise ConfigError("Dolibarr has no open bank account to receive payments", where=where)
+            accountid = accounts[0]
+        invoice = await self.get("invoice", invoice_id)
+        remain = invoice.get("remaintopay")
+        if remain is not None and _dec(remain) <= 0 and payment.amount > 0:
+            raise PermanentError(
+                f"invoice {invoice.get('ref') or invoice_id} is already fully paid in Dolibarr", where=where
+            )
+        currency = str(invoice.get("multicurrency_code") or "")
+        caps = await self.capabilities()
+        in_invoice_currency = bool(currency) and currency.upper() != caps.main_currency.upper()
+        body = payment_body(
+            payment,
+            invoice_id=invoice_id,
+            paymentid=paymentid,
+            accountid=accountid,
+            in_invoice_currency=in_invoice_currency,
+        )
+        return await self._post_new("payment", "/invoices/paymentsdistributed", body, payment.ref_ext)
+
+    async def invoice_payments(self, invoice_id: int) -> list[dict[str, Any]]:
+        try:
+            answer = await self._call(
+                "GET", f"/invoices/{invoice_id}/payments", kind="invoice", record_id=invoice_id
+            )
+        except NotFound:
+            return []
+        return self._list(answer, self._where("invoice", invoice_id), "payments")
+
+    # ------------------------------------------------------------------------------------------- stock
+
+    async def stock_level(self, product_id: int, warehouse_id: int) -> Decimal:
+        where = self._where("product", product_id)
+        try:
+            answer = await self._call(
+                "GET",
+                f"/products/{product_id}/stock",
+                kind="product",
+                record_id=product_id,
+                params={"selected_warehouse_id": warehouse_id},
+            )
+        except NotFound:
+            return Decimal(0)  # "no stock" is a 404 in Dolibarr 20
+        stock = self._dict(answer, where, "stock").get("stock_warehouses")
+        if not isinstance(stock, dict):
+            return Decimal(0)  # PHP encodes an empty array as []
+        entry = stock.get(str(warehouse_id))
+        return _dec(entry.get("real")) if isinstance(entry, dict) else Decimal(0)
+
+    async def move_stock(self, product_id: int, warehouse_id: int, qty: Decimal, label: str) -> None:
+        if qty == 0:
+            log.debug("dolibarr_stock_move_zero_skipped", product=product_id, warehouse=warehouse_id)
+            return  # Dolibarr answers 503 to a movement of 0
+        await self._post_new(
+            "stock_movement",
+            "/stockmovements",
+            stock_movement_body(product_id, warehouse_id, qty, label),
+            str(product_id),
+        )
+
+    # ------------------------------------------------------------------------------------------- files
+
+    def _modulepart(self, kind: str, object_id: int) -> str:
+        try:
+            return DOCUMENT_MODULEPARTS[kind]
+        except KeyError:
+            raise ConfigError(
+                f"the REST backend does not attach files to a {kind}", where=self._where(kind, object_id)
+            ) from None
+
+    async def list_files(self, kind: ObjectKind, object_id: int) -> list[RemoteDocumentFile]:
+        modulepart = self._modulepart(kind, object_id)
+        try:
+            answer = await self._call(
+                "GET",
+                "/documents",
+                kind=kind,
+                record_id=object_id,
+                params={"modulepart": modulepart, "id": object_id},
+            )
+        except NotFound:
+            return []  # "... does not return any document"
+        rows = self._list(answer, self._where(kind, object_id), "documents")
+        return [RemoteDocumentFile(name=str(r.get("name") or ""), size=_int(r.get("size"))) for r in rows]
+
+    async def _object_ref(self, kind: ObjectKind, object_id: int) -> str:
+        ref = str((await self.get(kind, object_id)).get("ref") or "")
+        if not ref:
+            raise BadResponse(
+                f"{kind} {object_id} has no ref to file documents under", where=self._where(kind, object_id)
+            )
+        return ref
+
+    async def upload_file(self, kind: ObjectKind, object_id: int, name: str, content: bytes) -> None:
+        modulepart = self._modulepart(kind, object_id)
+        body = {
+            "filename": name,
+            "modulepart": modulepart,
+            "ref": await self._object_ref(kind, object_id),
+            "subdir": "",
+            "filecontent": base64.b64encode(content).decode("ascii"),
+            "fileencoding": "base64",
+            "overwriteifexists": 1,
+        }
+        # overwriting makes a repeated upload harmless
+        await self._call(
+            "POST", "/documents/upload", kind=kind, record_id=object_id, body=body, idempotent=True
+        )
+
+    async def delete_file(self, kind: ObjectKind, object_id: int, name: str) -> None:
+        modulepart = self._modulepart(kind, object_id)
+        directory = _FILENAME_UNSAFE.sub("_", await self._object_ref(kind, object_id))
+        try:
+            await self._call(
+                "DELETE",
+                "/documents",
+                kind=kind,
+                record_id=object_id,
+                params={"modulepart": modulepart, "original_file": f"{directory}/{name}"},
+            )
+        except NotFound:
+            log.info("dolibarr_file_already_gone", kind=kind, id=object_id, name=name)
+
+
+def _port(settings: DolibarrSettings, retry: RetrySettings) -> DolibarrPort:
+    """Type-checks (mypy) that the client implements every method of the port."""
+    return DolibarrRestClient(settings, retry)
