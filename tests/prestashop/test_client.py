@@ -31,6 +31,7 @@ from service.prestashop import errors as pserrors
 from service.prestashop import xml as psxml
 from service.prestashop.client import DATE_FIELDS, Filter, Page, PrestaShopClient
 from service.prestashop.errors import RecordReadError, ShopPhpError, classify
+from service.prestashop.resources import RESOURCES, spec
 from service.settings import RetrySettings, Secret, ShopSettings
 
 SAMPLES = Path(__file__).resolve().parents[2].parent / "shared" / "reference" / "prestashop" / "samples"
@@ -980,3 +981,67 @@ def test_xml_parser_round_trips_generated_records(
     if option_ids:
         expected["associations"] = {"product_option_values": [{"id": str(i)} for i in option_ids]}
     assert record == expected
+
+
+# ------------------------------------------------------------------------------------------ resources
+
+
+def test_resource_specs() -> None:
+    expected = {
+        "categories",
+        "products",
+        "combinations",
+        "product_options",
+        "product_option_values",
+        "stock_availables",
+        "customers",
+        "addresses",
+        "orders",
+        "order_details",
+        "order_histories",
+        "order_payments",
+        "order_invoices",
+        "order_carriers",
+        "order_slip",
+        "order_states",
+        "carriers",
+        "taxes",
+        "tax_rules",
+        "tax_rule_groups",
+        "countries",
+        "currencies",
+        "languages",
+        "shops",
+        "shop_groups",
+        "configurations",
+    }
+    assert set(RESOURCES) == expected
+    assert (
+        spec("order_slip").list_key == "order_slips" and spec("order_histories").single_key == "order_history"
+    )
+    for name in ("products", "categories", "customers", "addresses", "orders"):
+        assert spec(name).change_field == "date_upd"
+    for name in ("combinations", "stock_availables", "order_states", "carriers"):
+        assert spec(name).change_field is None and "id" in spec(name).sweep_fields
+    assert spec("order_payments").change_field == "id"
+    assert spec("customers").deletable == "soft" and spec("products").deletable == "hard"
+    assert spec("warehouses").list_key == "warehouses"  # unknown resources get a generic spec
+
+
+async def test_listing_key_comes_from_the_spec(shop: FakeShop, client: PrestaShopClient) -> None:
+    canned(shop, "/order_slip", (200, JSON_HEADERS, b'{"order_slips":[{"id":1,"id_order":3}]}'))
+    assert await client.fetch("order_slip") == [{"id": 1, "id_order": 3}]
+    canned(shop, "/orders", (200, JSON_HEADERS, b'{"errors":[],"orders":[]}'))
+    assert await client.fetch("orders") == []
+    canned(shop, "/customers", (200, JSON_HEADERS, b'{"something":{"id":1}}'))
+    with pytest.raises(BadResponse, match="no 'customers' key"):
+        await client.fetch("customers")
+
+
+async def test_changes_refuses_filters_on_the_walked_fields(client: PrestaShopClient) -> None:
+    with pytest.raises(ValueError, match="may not constrain"):
+        await collect(
+            client.changes("products", None, page_size=5, overlap_s=0, filters={"date_upd": Filter.gt(1)})
+        )
+    with pytest.raises(ValueError, match="change_field"):
+        await collect(client.changes("products", None, page_size=5, overlap_s=0, change_field="position"))
