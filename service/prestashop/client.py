@@ -235,7 +235,7 @@ class PrestaShopClient:
         )
         self._auth = "Basic " + base64.b64encode(f"{key}:".encode()).decode()
         self._timeout = aiohttp.ClientTimeout(total=shop.timeout_s)
-        self._base = shop.api_url
+        self._base = str(URL(shop.api_url))  # encoded once (IDNA host, non-ASCII path)
         self._format: OutputFormat = "xml" if shop.output_format == "xml" else "json"
         self._log = structlog.get_logger().bind(side="prestashop", shop=shop.name)
         self._sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
