@@ -40,7 +40,7 @@ import aiohttp
 import structlog
 import yarl
 
-from service.dolibarr.errors import IDEMPOTENT_METHODS, classify, read_body, redact
+from service.dolibarr.errors import IDEMPOTENT_METHODS, CategoryAlreadyExists, classify, read_body, redact
 from service.dolibarr.model import (
     CategoryPayload,
     ContactPayload,
@@ -768,12 +768,40 @@ class DolibarrRestClient:
             )
         if isinstance(payload, CategoryPayload):
             parent_id = self._ref_id(ids, payload.parent, payload) if payload.parent else None
-            return await self._post_new(
-                "category", "/categories", category_body(payload, parent_id), payload.ref_ext
-            )
+            try:
+                new_id = await self._post_new(
+                    "category", "/categories", category_body(payload, parent_id), payload.ref_ext
+                )
+            except CategoryAlreadyExists:
+                adopted = await self._unclaimed_category(payload, parent_id)
+                if adopted is None:
+                    raise
+                new_id = adopted
+            # Categorie::create may leave ref_ext out of its INSERT (it is not in the 20.0.2 captures);
+            # Categorie::update writes it, so set it again: a category is found by ref_ext only.
+            await self._put("category", new_id, {"ref_ext": payload.ref_ext})
+            return new_id
         if isinstance(payload, DocumentPayload):
             return await self._create_document(payload, ids)
         raise PermanentError(f"cannot create a {type(payload).__name__} over REST", where=self._where("?"))
+
+    async def _unclaimed_category(self, payload: CategoryPayload, parent_id: int | None) -> int | None:
+        """The category Dolibarr says already exists (same label, same parent), when no other ref_ext claims
+        it: an earlier create of ours whose answer or ref_ext update was lost."""
+        try:
+            expression: str | None = sql_eq("t.label", payload.label)
+        except UnsafeFilterValue:
+            expression = None
+        rows = await self._list_all(
+            "category", "/categories", sqlfilters=expression, extra={"type": payload.type}
+        )
+        for row in rows:
+            same_label = str(row.get("label") or "").casefold() == payload.label.casefold()
+            same_parent = _int(row.get("fk_parent")) == (parent_id or 0)
+            if same_label and same_parent and str(row.get("ref_ext") or "") in ("", payload.ref_ext):
+                log.warning("dolibarr_category_adopted", id=row.get("id"), ref_ext=payload.ref_ext)
+                return _int(row.get("id"))
+        return None
 
     async def update(self, object_id: int, payload: Payload, ids: Ids) -> None:
         if isinstance(payload, ProductPayload):

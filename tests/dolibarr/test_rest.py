@@ -487,12 +487,31 @@ async def test_thirdparty_create_has_no_code_client_and_caches_countries(
 
 async def test_category_create(fake: FakeDolibarr, client: DolibarrRestClient) -> None:
     fake.on("POST", r"/categories", captured("categories.create_child"))
+    fake.on("PUT", r"/categories/6", captured("categories.update"))
     parent = Ref("category", "ps-main-category-3")
     child = CategoryPayload(ref_ext="ps-main-category-4", label="T-shirts 190928", parent=parent)
     assert await client.create(child, {parent: 5}) == 6
-    body = fake.seen[-1].body
+    body = fake.calls("POST", r"/categories")[0].body
     subset(captured_json("categories.create_child", "request"), body)
     assert body["ref_ext"] == "ps-main-category-4"
+    assert fake.calls("PUT", r"/categories/6")[0].body == {"ref_ext": "ps-main-category-4"}
+
+
+async def test_existing_unclaimed_category_is_adopted(fake: FakeDolibarr, client: DolibarrRestClient) -> None:
+    exists = {
+        "error": {"code": 500, "message": "Error when creating category"},
+        "0": "CategoryExistsAtSameLevel",
+    }
+    fake.on("POST", r"/categories", exists, status=500)
+    fake.on("GET", r"/categories", captured("categories.list"))
+    fake.on("PUT", r"/categories/6", captured("categories.update"))
+    parent = Ref("category", "ps-main-category-3")
+    child = CategoryPayload(ref_ext="ps-main-category-4", label="TEE-SHIRTS 190928", parent=parent)
+    assert await client.create(child, {parent: 5}) == 6
+    assert fake.calls("GET", r"/categories")[0].query["type"] == "product"
+    other = CategoryPayload(ref_ext="ps-main-category-5", label="Nothing like it", parent=parent)
+    with pytest.raises(CategoryAlreadyExists):
+        await client.create(other, {parent: 5})
 
 
 async def test_order_create_sends_lines_inside_one_call(
