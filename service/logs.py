@@ -37,7 +37,9 @@ class Redactor:
                     value = value.replace(secret, "***")
             return value
         if isinstance(value, dict):
-            return {k: ("***" if str(k).lower() in SECRET_FIELDS else self.scrub(v)) for k, v in value.items()}
+            return {
+                k: ("***" if str(k).lower() in SECRET_FIELDS else self.scrub(v)) for k, v in value.items()
+            }
         if isinstance(value, (list, tuple)):
             return type(value)(self.scrub(v) for v in value)
         if isinstance(value, (int, float, bool)) or value is None:
@@ -71,7 +73,9 @@ def configure(
         structlog.processors.format_exc_info,
         redactor,
     ]
-    renderer: Any = structlog.processors.JSONRenderer() if use_json else structlog.dev.ConsoleRenderer(colors=False)
+    renderer: Any = (
+        structlog.processors.JSONRenderer() if use_json else structlog.dev.ConsoleRenderer(colors=False)
+    )
     structlog.configure(
         processors=[*processors, renderer],
         wrapper_class=structlog.make_filtering_bound_logger(LEVELS.get(level, logging.INFO)),

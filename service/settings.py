@@ -235,7 +235,7 @@ class _Reader:
         try:
             result = Decimal(str(value))
         except InvalidOperation:
-            raise self.bad(name, value, "expected a decimal number such as \"0.05\"") from None
+            raise self.bad(name, value, 'expected a decimal number such as "0.05"') from None
         if result < 0:
             raise self.bad(name, value, "expected a number >= 0")
         return result
@@ -257,7 +257,9 @@ class _Reader:
         inline = self._get(name, None)
         env = self._get(f"{name}_env", None)
         file = self._get(f"{name}_file", None)
-        given = [k for k, v in ((name, inline), (f"{name}_env", env), (f"{name}_file", file)) if v is not None]
+        given = [
+            k for k, v in ((name, inline), (f"{name}_env", env), (f"{name}_file", file)) if v is not None
+        ]
         if len(given) > 1:
             raise ConfigError(f"settings {', '.join(self.key(k) for k in given)}: give only one of them")
         if inline is not None:
@@ -326,9 +328,7 @@ def _resources(shop: _Reader, catalog_only: bool) -> dict[str, ResourceSettings]
         sub.finish()
     unknown = sorted(set(table.data) - set(ALL_RESOURCES))
     if unknown:
-        raise ConfigError(
-            f"unknown resource {table.key(unknown[0])}; allowed: {', '.join(ALL_RESOURCES)}"
-        )
+        raise ConfigError(f"unknown resource {table.key(unknown[0])}; allowed: {', '.join(ALL_RESOURCES)}")
     return result
 
 

@@ -28,7 +28,10 @@ def test_ruff_check_is_clean() -> None:
 
 def test_ruff_format_is_clean() -> None:
     result = subprocess.run(
-        [_tool("ruff"), "format", "--check", "service", "tests", "bench"], cwd=ROOT, capture_output=True, text=True
+        [_tool("ruff"), "format", "--check", "service", "tests", "bench"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
     )
     assert result.returncode == 0, result.stdout + result.stderr
 

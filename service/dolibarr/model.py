@@ -172,7 +172,9 @@ Payload = CategoryPayload | ProductPayload | ThirdpartyPayload | ContactPayload 
 def _plain(value: Any) -> Any:
     if isinstance(value, Decimal):
         # normalise so that 20, 20.0 and 20.000000 hash alike
-        return format(value.normalize(), "f") if value == value.to_integral_value() else str(value.normalize())
+        return (
+            format(value.normalize(), "f") if value == value.to_integral_value() else str(value.normalize())
+        )
     if isinstance(value, Ref):
         return f"{value.kind}:{value.ref_ext}"
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
@@ -191,3 +193,30 @@ def canonical(payload: Any) -> str:
 
 def payload_hash(payload: Any) -> str:
     return hashlib.sha256(canonical(payload).encode()).hexdigest()
+
+
+def dependencies(payload: Any) -> list[Ref]:
+    """Every object a payload refers to, which must exist in Dolibarr before it is pushed."""
+    refs: list[Ref] = []
+    if isinstance(payload, CategoryPayload):
+        refs += [payload.parent] if payload.parent else []
+    elif isinstance(payload, ProductPayload):
+        refs += list(payload.categories)
+        refs += [payload.variant_of] if payload.variant_of else []
+    elif isinstance(payload, ContactPayload):
+        refs.append(payload.thirdparty)
+    elif isinstance(payload, DocumentPayload):
+        refs.append(payload.thirdparty)
+        for optional in (
+            payload.billing_contact,
+            payload.shipping_contact,
+            payload.order,
+            payload.credit_note_of,
+        ):
+            if optional is not None:
+                refs.append(optional)
+        refs += [line.product for line in payload.lines if line.product is not None]
+    elif isinstance(payload, PaymentPayload):
+        refs.append(payload.invoice)
+    seen: set[Ref] = set()
+    return [r for r in refs if not (r in seen or seen.add(r))]  # type: ignore[func-returns-value]

@@ -19,8 +19,6 @@ from aiohttp import web
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
-FAULTS_KEY = web.AppKey("faults", "FaultPlan")
-REQUESTS_KEY = web.AppKey("requests", "RequestLog")
 
 _NUMERIC_SEGMENT = re.compile(r"(?<=/)\d+(?=/|$)")
 
@@ -121,6 +119,9 @@ class FaultPlan:
             r -= rate
         return None
 
+
+FAULTS_KEY: web.AppKey[FaultPlan] = web.AppKey("faults", FaultPlan)
+REQUESTS_KEY: web.AppKey[RequestLog] = web.AppKey("requests", RequestLog)
 
 HTML_ERROR_PAGE = (
     "<html><head><title>500 Internal Server Error</title></head><body>"

@@ -204,7 +204,9 @@ class StateStore:
         )
         return self._record(row) if row else None
 
-    async def records(self, shop: str, kind: str, ps_ids: Iterable[str] | None = None) -> dict[str, RecordRow]:
+    async def records(
+        self, shop: str, kind: str, ps_ids: Iterable[str] | None = None
+    ) -> dict[str, RecordRow]:
         if ps_ids is None:
             rows = await self._fetchall("SELECT * FROM records WHERE shop=? AND kind=?", (shop, kind))
             return {r["ps_id"]: self._record(r) for r in rows}
@@ -221,6 +223,12 @@ class StateStore:
 
     async def record_by_ref_ext(self, kind: str, ref_ext: str) -> RecordRow | None:
         row = await self._fetchone("SELECT * FROM records WHERE kind=? AND ref_ext=?", (kind, ref_ext))
+        return self._record(row) if row else None
+
+    async def record_by_dolibarr_id(self, kind: str, dolibarr_id: int) -> RecordRow | None:
+        row = await self._fetchone(
+            "SELECT * FROM records WHERE kind=? AND dolibarr_id=? LIMIT 1", (kind, dolibarr_id)
+        )
         return self._record(row) if row else None
 
     async def record_by_ref(self, kind: str, ref: str) -> RecordRow | None:

@@ -58,7 +58,9 @@ def test_catalog_only_turns_orders_off() -> None:
     assert "products" in settings.shops[0].enabled()
 
 
-def test_secrets_come_from_env_or_file_and_never_print(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_secrets_come_from_env_or_file_and_never_print(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     key_file = tmp_path / "shop.key"
     key_file.write_text("file-secret-0123456789\n")
     monkeypatch.setenv("DOLI_KEY", "env-secret-0123456789")

@@ -28,15 +28,29 @@ async def test_cursor_record_failure_and_run_round_trip(tmp_path: Path) -> None:
         assert await store.cursor("main", "products") == Cursor("2026-01-01 10:00:00", 12)
 
         failure = await store.record_failure(
-            "main", "products", "product", "12", error_class="PermanentError", message="no", backoff_s=(10, 20)
+            "main",
+            "products",
+            "product",
+            "12",
+            error_class="PermanentError",
+            message="no",
+            backoff_s=(10, 20),
         )
         assert failure.attempts == 1 and failure.next_at - failure.last_at == 10
         again = await store.record_failure(
-            "main", "products", "product", "12", error_class="PermanentError", message="no", backoff_s=(10, 20)
+            "main",
+            "products",
+            "product",
+            "12",
+            error_class="PermanentError",
+            message="no",
+            backoff_s=(10, 20),
         )
         assert again.id == failure.id and again.attempts == 2 and again.next_at - again.last_at == 20
 
-        await store.save_record("main", "product", "12", dolibarr_id=7, ref_ext="ps-main-product-12", hash="h")
+        await store.save_record(
+            "main", "product", "12", dolibarr_id=7, ref_ext="ps-main-product-12", hash="h"
+        )
         assert await store.failures("main") == []  # a committed record clears its failure
         row = await store.record_by_ref_ext("product", "ps-main-product-12")
         assert row is not None and row.dolibarr_id == 7

@@ -1,0 +1,394 @@
+"""One pass of one (shop, resource): cursor -> pages -> map -> hash -> push -> commit -> advance.
+
+Rules the pass keeps:
+
+- A page's records are pushed concurrently (bounded by :class:`Lanes`); the cursor moves to the end of a page
+  only once every record of that page is committed or filed in the failure queue.
+- A record Dolibarr refuses (a permanent error) is filed with its payload and retried on a backoff schedule; it
+  never holds back the others. A record whose dependency failed waits for it, filed the same way.
+- A transient error (a side down, a timeout after retries) ends the pass: nothing after the last complete page is
+  committed, and the next pass starts again from the stored cursor.
+- Dependencies (a parent category, a customer) are ensured first and once: concurrent needs share one push.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import structlog
+
+from service.dolibarr.model import Ref, dependencies
+from service.dolibarr.port import DolibarrPort
+from service.engine.lanes import Lanes, SingleFlight
+from service.engine.reference import ReferenceData
+from service.engine.streams import STREAMS, Batch, Stream, ps_id_of
+from service.engine.writer import Item, ObjectWriter, Outcome, describe
+from service.errors import ConfigError, PermanentError, SyncError, TransientError
+from service.mapping.context import MappingError, ShopContext
+from service.prestashop.client import PrestaShopClient
+from service.settings import Settings, ShopSettings
+from service.state.store import RecordRow, StateStore
+
+log = structlog.get_logger("ps2doli.pipeline")
+
+# with this many records of a page unknown locally, list the shop's objects in Dolibarr once (one paged
+# listing) instead of one lookup per record: the initial sync, or a sync after the state file was lost
+BULK_LOOKUP_THRESHOLD = 20
+
+Progress = Callable[["PassReport"], None]
+StreamFactory = Callable[[ShopSettings, PrestaShopClient], Stream]
+
+
+class DependencyFailed(PermanentError):
+    """A record waits for another one that could not be pushed."""
+
+
+@dataclass
+class PassReport:
+    shop: str
+    resource: str
+    mode: str = "pass"
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    failed: int = 0
+    deleted: int = 0
+    pages: int = 0
+    outcome: str = "running"  # ok | partial | error | stopped
+    error: str = ""
+    started: float = field(default_factory=time.monotonic)
+    seconds: float = 0.0
+
+    def count(self, outcome: Outcome) -> None:
+        if outcome is Outcome.CREATED:
+            self.created += 1
+        elif outcome is Outcome.UPDATED:
+            self.updated += 1
+        else:
+            self.unchanged += 1
+
+    @property
+    def records(self) -> int:
+        return self.created + self.updated + self.unchanged + self.failed
+
+
+class SyncEngine:
+    """Owns the policy: what is pushed, when, in which order, how often. Knows neither URLs nor SQL."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        store: StateStore,
+        port: DolibarrPort,
+        clients: Mapping[str, PrestaShopClient],
+        *,
+        progress: Progress | None = None,
+        streams: Mapping[str, StreamFactory] | None = None,
+    ) -> None:
+        self.settings = settings
+        self.store = store
+        self.port = port
+        self.clients = clients
+        self.progress = progress
+        self.lanes = Lanes(settings.dolibarr.max_concurrency)
+        self.reference = ReferenceData()
+        self.stopping = asyncio.Event()
+        self._streams: dict[str, StreamFactory] = dict(streams or STREAMS)
+        self._writers: dict[str, ObjectWriter] = {}
+        self._flights: SingleFlight[Ref, int] = SingleFlight()
+        self._ids: dict[Ref, int] = {}
+        self._pass_locks: dict[tuple[str, str], asyncio.Lock] = {}
+        # kind token of a ref_ext (``product`` in ps-main-product-12) -> the stream that can load it
+        self._loaders: dict[str, str] = {
+            "category": "categories",
+            "product": "products",
+            "customer": "customers",
+        }
+
+    # ------------------------------------------------------------------------------------- plumbing
+    def register_stream(self, resource: str, factory: StreamFactory, *, loads: Sequence[str] = ()) -> None:
+        self._streams[resource] = factory
+        for token in loads:
+            self._loaders[token] = resource
+
+    def stream(self, shop: ShopSettings, resource: str) -> Stream:
+        try:
+            factory = self._streams[resource]
+        except KeyError:
+            raise ConfigError(
+                f"resource {resource!r} has no stream; known: {', '.join(self._streams)}"
+            ) from None
+        return factory(shop, self.clients[shop.name])
+
+    def writer(self, shop: str) -> ObjectWriter:
+        if shop not in self._writers:
+            self._writers[shop] = ObjectWriter(shop, self.port, self.store, self.lanes)
+        return self._writers[shop]
+
+    async def context(self, shop: ShopSettings) -> ShopContext:
+        capabilities = await self.port.capabilities()
+        return await self.reference.context(
+            shop, self.clients[shop.name], main_currency=capabilities.main_currency
+        )
+
+    def busy(self) -> bool:
+        """True while a pass or a push is in flight."""
+        return self.lanes.in_flight > 0 or any(lock.locked() for lock in self._pass_locks.values())
+
+    def stop(self) -> None:
+        """Take no new page; in-flight pushes finish and commit."""
+        self.stopping.set()
+
+    # ------------------------------------------------------------------------------------------ passes
+    async def run_pass(self, shop_name: str, resource: str) -> PassReport:
+        shop = self.settings.shop(shop_name)
+        lock = self._pass_locks.setdefault((shop_name, resource), asyncio.Lock())
+        async with lock:
+            return await self._run_pass(shop, resource)
+
+    async def _run_pass(self, shop: ShopSettings, resource: str) -> PassReport:
+        report = PassReport(shop.name, resource)
+        run_id = await self.store.start_run(shop.name, resource)
+        bound = log.bind(shop=shop.name, resource=resource)
+        try:
+            ctx = await self.context(shop)
+            stream = self.stream(shop, resource)
+            await self._retry_failures(shop, stream, ctx, report)
+            cursor = await self.store.cursor(shop.name, resource)
+            async for page in stream.pages(cursor):
+                for failure in page.read_failures:
+                    await self._file_failure(shop.name, resource, failure.kind, failure.ps_id, failure.error)
+                    report.failed += 1
+                batch = await stream.batch(page.records, ctx)
+                await self._push_batch(shop, resource, batch, report)
+                if page.position is not None:
+                    await self.store.set_cursor(shop.name, resource, page.position)
+                report.pages += 1
+                if self.progress:
+                    self.progress(report)
+                if self.stopping.is_set():
+                    report.outcome = "stopped"
+                    break
+            if report.outcome == "running":
+                report.outcome = "partial" if report.failed else "ok"
+        except SyncError as exc:
+            error = exc if exc.where.shop else exc.at(shop=shop.name, resource=resource)
+            report.outcome = "error"
+            report.error = str(error)
+            bound.error("pass.failed", error=str(error), kind=type(exc).__name__)
+            if isinstance(exc, ConfigError):
+                await self._finish(run_id, report)
+                raise error from exc
+        finally:
+            if report.outcome == "running":  # cancelled
+                report.outcome = "stopped"
+                await asyncio.shield(self._finish(run_id, report))
+        await self._finish(run_id, report)
+        bound.info(
+            "pass.done",
+            outcome=report.outcome,
+            created=report.created,
+            updated=report.updated,
+            unchanged=report.unchanged,
+            failed=report.failed,
+            seconds=round(report.seconds, 3),
+        )
+        return report
+
+    async def _finish(self, run_id: int, report: PassReport) -> None:
+        report.seconds = time.monotonic() - report.started
+        await self.store.finish_run(
+            run_id,
+            outcome=report.outcome,
+            created=report.created,
+            updated=report.updated,
+            unchanged=report.unchanged,
+            failed=report.failed,
+            deleted=report.deleted,
+            message=report.error,
+        )
+
+    # ----------------------------------------------------------------------------------------- pushing
+    async def _push_batch(self, shop: ShopSettings, resource: str, batch: Batch, report: PassReport) -> None:
+        for failure in batch.failures:
+            await self._file_failure(
+                shop.name, resource, failure.kind, failure.ps_id, failure.error, failure.payload
+            )
+            report.failed += 1
+        if not batch.items:
+            return
+        known: dict[tuple[str, str], RecordRow] = {}
+        for kind in {item.kind for item in batch.items}:
+            ps_ids = [item.ps_id for item in batch.items if item.kind == kind]
+            rows = await self.store.records(shop.name, kind, ps_ids)
+            known.update({(kind, ps_id): row for ps_id, row in rows.items()})
+            unknown = sum(1 for p in ps_ids if (kind, p) not in known)
+            if unknown >= BULK_LOOKUP_THRESHOLD:
+                await self.writer(shop.name).load_index(kind)
+
+        results = await asyncio.gather(
+            *(self._push_item(shop, item, known.get((item.kind, item.ps_id))) for item in batch.items),
+            return_exceptions=True,
+        )
+        transient: BaseException | None = None
+        for item, result in zip(batch.items, results, strict=True):
+            if isinstance(result, Outcome):
+                report.count(result)
+            elif isinstance(result, TransientError | ConfigError):
+                transient = transient or result
+            elif isinstance(result, SyncError):
+                await self._file_failure(
+                    shop.name, resource, item.kind, item.ps_id, result, describe(item.payload)
+                )
+                report.failed += 1
+            elif isinstance(result, BaseException):
+                raise result
+        if transient is not None:
+            raise transient
+
+    async def _push_item(self, shop: ShopSettings, item: Item, known: RecordRow | None) -> Outcome:
+        ids = await self._ensure_all(shop, dependencies(item.payload), item)
+        ref = Ref(item.payload.kind, item.payload.ref_ext)
+        outcomes: list[Outcome] = []
+
+        async def push() -> int:
+            row = known or await self.store.record(shop.name, item.kind, item.ps_id)
+            outcome, object_id = await self.writer(shop.name).push(item, row, ids)
+            outcomes.append(outcome)
+            return object_id
+
+        try:
+            object_id = await self._flights.run(ref, push)
+        except SyncError as exc:
+            raise exc.at(shop=shop.name, resource=item.resource, record_id=item.ps_id) from exc
+        self._ids[ref] = object_id
+        # a push shared with a concurrent identical one (a dependency load) counts as unchanged here
+        return outcomes[0] if outcomes else Outcome.UNCHANGED
+
+    async def _ensure_all(self, shop: ShopSettings, refs: Sequence[Ref], for_item: Item) -> dict[Ref, int]:
+        if not refs:
+            return {}
+        results = await asyncio.gather(*(self.ensure(shop, ref) for ref in refs), return_exceptions=True)
+        ids: dict[Ref, int] = {}
+        for ref, result in zip(refs, results, strict=True):
+            if isinstance(result, int):
+                ids[ref] = result
+            elif isinstance(result, TransientError | ConfigError):
+                raise result
+            elif isinstance(result, SyncError):
+                raise DependencyFailed(
+                    f"waits for {ref.ref_ext}, which could not be pushed: {result.message}"
+                )
+            elif isinstance(result, BaseException):
+                raise result
+        return ids
+
+    async def ensure(self, shop: ShopSettings, ref: Ref) -> int:
+        """The Dolibarr id of an object this shop owns, pushing it (once) if it is not there yet."""
+        if ref in self._ids:
+            return self._ids[ref]
+        row = await self.store.record_by_ref_ext(ref.kind, ref.ref_ext)
+        if row is not None and row.dolibarr_id and not row.deleted:
+            self._ids[ref] = row.dolibarr_id
+            return row.dolibarr_id
+        return await self._flights.run(ref, lambda: self._load_and_push(shop, ref))
+
+    async def _load_and_push(self, shop: ShopSettings, ref: Ref) -> int:
+        token, ps_id = ps_id_of(ref, shop.name)
+        resource = self._loaders.get(token)
+        if resource is None:
+            raise PermanentError(f"{ref.ref_ext} is not synced yet and cannot be loaded on its own")
+        ctx = await self.context(shop)
+        stream = self.stream(shop, resource)
+        records = await stream.fetch([stream.source_id(ref.kind, ps_id)])
+        batch = await stream.batch(records, ctx)
+        item = next((i for i in batch.items if i.payload.ref_ext == ref.ref_ext), None)
+        if item is None:
+            reason = str(batch.failures[0].error) if batch.failures else "not found in the shop"
+            raise PermanentError(f"{ref.ref_ext}: {reason}")
+        ids = await self._ensure_all(shop, dependencies(item.payload), item)
+        known = await self.store.record(shop.name, item.kind, item.ps_id)
+        _, object_id = await self.writer(shop.name).push(item, known, ids)
+        self._ids[ref] = object_id
+        return object_id
+
+    # ---------------------------------------------------------------------------------------- failures
+    async def _file_failure(
+        self,
+        shop: str,
+        resource: str,
+        kind: str,
+        ps_id: str,
+        error: SyncError | MappingError | BaseException,
+        payload: Any = None,
+    ) -> None:
+        message = f"cannot map {kind} {ps_id}: {error}" if isinstance(error, MappingError) else str(error)
+        failure = await self.store.record_failure(
+            shop,
+            resource,
+            kind,
+            ps_id,
+            error_class=type(error).__name__,
+            message=message,
+            payload=payload,
+            backoff_s=self.settings.retry.failure_backoff_s,
+        )
+        log.warning(
+            "record.failed",
+            shop=shop,
+            resource=resource,
+            kind=kind,
+            ps_id=ps_id,
+            error=message,
+            attempts=failure.attempts,
+        )
+
+    async def _retry_failures(
+        self, shop: ShopSettings, stream: Stream, ctx: ShopContext, report: PassReport
+    ) -> None:
+        """Failures whose backoff is over are read again from the shop and pushed with the pass."""
+        due = await self.store.failures(shop.name, due_before=time.time(), resource=stream.resource)
+        if not due:
+            return
+        sources = sorted({stream.source_id(f.kind, f.ps_id) for f in due})
+        records = await stream.fetch(sources)
+        found = {str(r.get("id")) for r in records}
+        for failure in due:
+            if stream.source_id(failure.kind, failure.ps_id) not in found:
+                log.info("failure.source_gone", shop=shop.name, kind=failure.kind, ps_id=failure.ps_id)
+                await self.store.forget_failure(failure.id)
+        batch = await stream.batch(records, ctx)
+        # A record-level failure (mapping, reading) whose record now maps is over; item-level failures are
+        # cleared by their own successful push.
+        still_failing = {f.ps_id for f in batch.failures}
+        item_ids = {item.ps_id for item in batch.items}
+        for failure in due:
+            if (
+                failure.ps_id in found
+                and failure.ps_id not in still_failing
+                and failure.ps_id not in item_ids
+            ):
+                await self.store.forget_failure(failure.id)
+        await self._push_batch(shop, stream.resource, batch, report)
+
+    # ------------------------------------------------------------------------------------------ helpers
+    async def run_many(
+        self,
+        jobs: Sequence[tuple[str, str]],
+        *,
+        on_done: Callable[[PassReport], Awaitable[None]] | None = None,
+    ) -> list[PassReport]:
+        """Passes in order (the given order is dependency order: categories before products...)."""
+        reports = []
+        for shop, resource in jobs:
+            if self.stopping.is_set():
+                break
+            report = await self.run_pass(shop, resource)
+            reports.append(report)
+            if on_done is not None:
+                await on_done(report)
+        return reports

@@ -1,0 +1,207 @@
+"""Streams: for each shop resource, how its changes are read and what its records become.
+
+A stream knows its PrestaShop side (which resource, how changes are found) and which mapper turns a page of
+records into :class:`Item` values; it never talks to Dolibarr. The pipeline drives it.
+
+- ``DateUpdStream``: resources with ``date_upd`` (categories, products, customers, orders): keyset paging from the
+  stored cursor minus an overlap window.
+- Streams without ``date_upd`` (stock, combinations) are sweeps: every row, few fields, compared by hash.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Protocol
+
+from service.dolibarr.model import Ref
+from service.engine.writer import Item
+from service.errors import SyncError
+from service.mapping import catalog, customers
+from service.mapping.context import MappingError, ShopContext
+from service.prestashop import values
+from service.prestashop.client import Filter, PrestaShopClient
+from service.settings import ShopSettings
+from service.state.store import Cursor
+
+Record = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class RecordFailure:
+    """A record that could not be read or mapped: filed in the failure queue under its source id."""
+
+    kind: str
+    ps_id: str
+    error: SyncError | MappingError
+    payload: Any = None
+
+
+@dataclass
+class Batch:
+    """What one page of records becomes."""
+
+    items: list[Item] = field(default_factory=list)
+    failures: list[RecordFailure] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Page:
+    records: Sequence[Record]
+    # the keyset position after this page: (date_upd text, id) of its last record
+    position: Cursor | None
+    read_failures: Sequence[RecordFailure] = ()
+
+
+class Stream(Protocol):
+    resource: str
+
+    def pages(self, cursor: Cursor | None) -> AsyncIterator[Page]: ...
+
+    async def fetch(self, ps_ids: Sequence[str]) -> list[Record]:
+        """Records by source id (failure retries, dependency loading)."""
+        ...
+
+    async def batch(self, records: Sequence[Record], ctx: ShopContext) -> Batch: ...
+
+    def source_id(self, kind: str, ps_id: str) -> str:
+        """The source record id behind an item's ps_id (``12-3`` -> ``12`` for a combination)."""
+        ...
+
+
+def _id(record: Mapping[str, Any]) -> int:
+    return values.as_int(record.get("id"))
+
+
+class DateUpdStream:
+    """Base of the streams whose changes are found by ``date_upd``."""
+
+    resource: str = ""
+    kind: ClassVar[str] = ""
+
+    def __init__(self, shop: ShopSettings, client: PrestaShopClient) -> None:
+        self.shop = shop
+        self.client = client
+
+    async def pages(self, cursor: Cursor | None) -> AsyncIterator[Page]:
+        since = cursor.as_tuple() if cursor is not None else None
+        async for page in self.client.changes(
+            self.resource, since, page_size=self.shop.page_size, overlap_s=self.shop.overlap_s
+        ):
+            records = list(page.records)
+            position = Cursor(*page.cursor) if page.cursor is not None else None
+            failures = [RecordFailure(self.kind, err.where.record_id or "?", err) for err in page.failed]
+            yield Page(records, position, failures)
+
+    async def fetch(self, ps_ids: Sequence[str]) -> list[Record]:
+        ids = sorted({int(i) for i in ps_ids if i.isdigit()})
+        if not ids:
+            return []
+        found: list[Record] = []
+        for start in range(0, len(ids), 100):
+            chunk = ids[start : start + 100]
+            found += await self.client.fetch(
+                self.resource, filters={"id": Filter.any_of(*chunk)}, display="full"
+            )
+        return found
+
+    def source_id(self, kind: str, ps_id: str) -> str:
+        return ps_id.split("-", 1)[0]
+
+    async def batch(self, records: Sequence[Record], ctx: ShopContext) -> Batch:
+        batch = Batch()
+        for record in records:
+            ps_id = str(record.get("id", "?"))
+            try:
+                batch.items.extend(self.map_record(record, ctx))
+            except MappingError as exc:
+                batch.failures.append(RecordFailure(self.kind, ps_id, exc, record_summary(record)))
+        return batch
+
+    def map_record(self, record: Record, ctx: ShopContext) -> list[Item]:
+        raise NotImplementedError
+
+
+def record_summary(record: Mapping[str, Any]) -> dict[str, Any]:
+    """What of a source record is kept with its failure: no customer secrets, nothing huge."""
+    hidden = {"passwd", "secure_key", "last_passwd_gen", "reset_password_token"}
+    summary: dict[str, Any] = {}
+    for key, value in record.items():
+        if key in hidden or key == "associations":
+            continue
+        text = value if isinstance(value, (int, float, bool)) or value is None else str(value)
+        summary[key] = text[:500] if isinstance(text, str) else text
+    return summary
+
+
+class CategoryStream(DateUpdStream):
+    resource = "categories"
+    kind = "category"
+
+    def map_record(self, record: Record, ctx: ShopContext) -> list[Item]:
+        payload = catalog.map_category(record, ctx)
+        if payload is None:
+            return []
+        return [Item(self.resource, self.kind, str(_id(record)), payload)]
+
+
+class ProductStream(DateUpdStream):
+    """Products, and their combinations whenever the product's ``date_upd`` moved."""
+
+    resource = "products"
+    kind = "product"
+
+    async def batch(self, records: Sequence[Record], ctx: ShopContext) -> Batch:
+        with_combinations = [
+            _id(r)
+            for r in records
+            if values.assoc_ids(r, "combinations") or str(r.get("product_type")) == "combinations"
+        ]
+        combos: dict[int, list[Record]] = {}
+        for start in range(0, len(with_combinations), 50):
+            chunk = with_combinations[start : start + 50]
+            for combination in await self.client.fetch(
+                "combinations", filters={"id_product": Filter.any_of(*chunk)}, display="full"
+            ):
+                combos.setdefault(values.as_int(combination.get("id_product")), []).append(combination)
+        batch = Batch()
+        for record in records:
+            try:
+                family = catalog.map_product_family(record, combos.get(_id(record), []), ctx)
+            except MappingError as exc:
+                batch.failures.append(
+                    RecordFailure(self.kind, str(record.get("id", "?")), exc, record_summary(record))
+                )
+                continue
+            batch.items.extend(Item(self.resource, self.kind, ps_id, p) for ps_id, p in family)
+        return batch
+
+
+class CustomerStream(DateUpdStream):
+    resource = "customers"
+    kind = "thirdparty"
+
+    def map_record(self, record: Record, ctx: ShopContext) -> list[Item]:
+        if customers.is_guest(record) and ctx.orders.guest_policy == "shared":
+            # one shared thirdparty for every guest: ensured when an order needs it
+            return []
+        payload = customers.map_customer(record, ctx)
+        ps_id = payload.ref_ext.removeprefix(f"ps-{ctx.shop}-")
+        return [Item(self.resource, self.kind, ps_id, payload)]
+
+    def source_id(self, kind: str, ps_id: str) -> str:
+        return ps_id.removeprefix("customer-")
+
+
+def ps_id_of(ref: Ref, shop: str) -> tuple[str, str]:
+    """``Ref(product, ps-main-product-12-3)`` -> ``("product", "12-3")``: the kind token and the id."""
+    rest = ref.ref_ext.removeprefix(f"ps-{shop}-")
+    token, _, ps_id = rest.partition("-")
+    return token, ps_id
+
+
+STREAMS: Mapping[str, type[DateUpdStream]] = {
+    "categories": CategoryStream,
+    "products": ProductStream,
+    "customers": CustomerStream,
+}

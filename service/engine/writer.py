@@ -1,0 +1,261 @@
+"""Pushing one mapped record to Dolibarr, exactly once.
+
+The :class:`ObjectWriter` is where idempotency lives:
+
+1. A record whose payload hash equals the stored one is skipped (no request at all).
+2. A record with no local mapping is first looked for by ``ref_ext`` (from the pass's bulk index when there is
+   one, else one lookup), so a crash between Dolibarr's answer and our commit never creates a duplicate.
+3. A create whose outcome is unknown (:class:`AmbiguousWrite`) is looked up by ``ref_ext`` again before any
+   retry.
+4. A product ref already taken by another object gets the next free suffix (``-1``, ``-2``...), and the ref
+   handed out is stored so it stays the same on later syncs.
+5. The outcome (Dolibarr id, ref, hash, sub-hashes) is committed in one transaction with the failure cleared.
+
+Sub-hashes in ``records.state`` let an update touch only what changed: a product moved to another category
+costs the category link calls, not a product PUT.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from enum import Enum
+from typing import Any
+
+import structlog
+
+from service.dolibarr.errors import RefAlreadyExists
+from service.dolibarr.model import ProductPayload, Ref, canonical, payload_hash
+from service.dolibarr.port import DolibarrPort, RemoteObject
+from service.engine.lanes import Lanes
+from service.errors import AmbiguousWrite, NotFound, PermanentError
+from service.mapping.catalog import numbered_ref
+from service.state.store import RecordRow, StateStore
+
+log = structlog.get_logger("ps2doli.writer")
+
+AMBIGUOUS_RETRIES = 3
+MAX_REF_SUFFIX = 50
+
+
+class Outcome(Enum):
+    CREATED = "created"
+    UPDATED = "updated"
+    UNCHANGED = "unchanged"
+
+
+@dataclass(frozen=True)
+class Item:
+    """One thing to push: a mapped payload and where it came from."""
+
+    resource: str  # the shop resource it was read from (failures are filed under it)
+    kind: str  # records.kind
+    ps_id: str
+    payload: Any  # a payload dataclass from service.dolibarr.model
+
+    @property
+    def hash(self) -> str:
+        return payload_hash(self.payload)
+
+
+def _sub_hashes(payload: Any) -> dict[str, str]:
+    """Parts of a payload that are pushed by separate calls, hashed separately."""
+    if isinstance(payload, ProductPayload):
+        core = dataclasses.replace(payload, categories=())
+        return {"core": payload_hash(core), "categories": payload_hash(payload.categories)}
+    return {"core": payload_hash(payload)}
+
+
+class ObjectWriter:
+    def __init__(self, shop: str, port: DolibarrPort, store: StateStore, lanes: Lanes) -> None:
+        self.shop = shop
+        self.port = port
+        self.store = store
+        self.lanes = lanes
+        # ref_ext -> remote object, filled by a bulk lookup at the start of a pass (initial syncs)
+        self.index: dict[str, RemoteObject] = {}
+        self.indexed_kinds: set[str] = set()
+
+    async def load_index(self, kind: str) -> None:
+        """Bulk lookup of every object of ``kind`` this shop owns in Dolibarr (one paged listing)."""
+        if kind in self.indexed_kinds:
+            return
+        found = await self.port.list_ref_ext(kind, f"ps-{self.shop}-")  # type: ignore[arg-type]
+        self.index.update(found)
+        self.indexed_kinds.add(kind)
+
+    async def _find(self, kind: str, ref_ext: str, *, fresh: bool = False) -> RemoteObject | None:
+        if not fresh and kind in self.indexed_kinds:
+            return self.index.get(ref_ext)
+        return await self.port.find_by_ref_ext(kind, ref_ext)  # type: ignore[arg-type]
+
+    async def push(self, item: Item, known: RecordRow | None, ids: Mapping[Ref, int]) -> tuple[Outcome, int]:
+        """Create or update one object. Returns the outcome and the Dolibarr id. Raises the error family."""
+        payload = item.payload
+        digest = item.hash
+        subs = _sub_hashes(payload)
+        if known is not None and known.hash == digest and known.dolibarr_id and not known.deleted:
+            return Outcome.UNCHANGED, known.dolibarr_id
+
+        if known is not None and known.dolibarr_id:
+            object_id = known.dolibarr_id
+            ref = known.ref
+            previous = json.loads(known.state or "{}").get("subs", {}) if known.state.startswith("{") else {}
+            try:
+                ref = await self._update(item, object_id, ref, ids, previous, subs, known.deleted)
+            except NotFound:
+                # deleted in Dolibarr by hand: create it again rather than failing forever
+                log.warning("dolibarr.object_vanished", shop=self.shop, kind=item.kind, ps_id=item.ps_id)
+                object_id, ref = await self._create(item, ids)
+                await self._commit(item, object_id, ref, digest, subs)
+                return Outcome.CREATED, object_id
+            await self._commit(item, object_id, ref, digest, subs)
+            return Outcome.UPDATED, object_id
+
+        existing = await self._find(item.kind, payload.ref_ext)
+        if existing is not None:
+            ref = existing.ref or getattr(payload, "ref", "")
+            await self._update(item, existing.id, ref, ids, {}, subs, False)
+            await self._commit(item, existing.id, ref, digest, subs)
+            log.info("dolibarr.adopted", shop=self.shop, kind=item.kind, ps_id=item.ps_id, id=existing.id)
+            return Outcome.UPDATED, existing.id
+
+        object_id, ref = await self._create(item, ids)
+        await self._commit(item, object_id, ref, digest, subs)
+        return Outcome.CREATED, object_id
+
+    async def _commit(self, item: Item, object_id: int, ref: str, digest: str, subs: dict[str, str]) -> None:
+        self.index[item.payload.ref_ext] = RemoteObject(id=object_id, ref=ref, ref_ext=item.payload.ref_ext)
+        await self.store.save_record(
+            self.shop,
+            item.kind,
+            item.ps_id,
+            dolibarr_id=object_id,
+            ref_ext=item.payload.ref_ext,
+            ref=ref,
+            hash=digest,
+            state=json.dumps({"subs": subs}),
+        )
+
+    # ------------------------------------------------------------------------------------------ create
+    async def _create(self, item: Item, ids: Mapping[Ref, int]) -> tuple[int, str]:
+        payload = item.payload
+        if isinstance(payload, ProductPayload):
+            return await self._create_product(item, payload, ids)
+        object_id = await self._create_once(item, payload, ids)
+        return object_id, ""
+
+    async def _create_once(self, item: Item, payload: Any, ids: Mapping[Ref, int]) -> int:
+        """One create, made safe against ambiguous outcomes: look up by ref_ext before each retry."""
+        for attempt in range(AMBIGUOUS_RETRIES + 1):
+            try:
+                async with self.lanes.slot():
+                    if item.kind == "thirdparty":
+                        async with self.lanes.serial("thirdparty-create"):
+                            return await self.port.create(payload, ids)
+                    if isinstance(payload, ProductPayload) and payload.variant_of is not None:
+                        parent_id = ids[payload.variant_of]
+                        return await self.port.create_variant(
+                            parent_id, payload.variant_features, payload, ids
+                        )
+                    return await self.port.create(payload, ids)
+            except AmbiguousWrite as exc:
+                found = await self._find(item.kind, payload.ref_ext, fresh=True)
+                log.warning(
+                    "dolibarr.ambiguous_write",
+                    shop=self.shop,
+                    kind=item.kind,
+                    ps_id=item.ps_id,
+                    found=found is not None,
+                    error=exc.message,
+                )
+                if found is not None:
+                    return found.id
+                if attempt == AMBIGUOUS_RETRIES:
+                    raise
+        raise AssertionError("unreachable")
+
+    async def _create_product(
+        self, item: Item, payload: ProductPayload, ids: Mapping[Ref, int]
+    ) -> tuple[int, str]:
+        base = payload.ref
+        for n in range(MAX_REF_SUFFIX + 1):
+            candidate = numbered_ref(base, n)
+            owner = await self.store.record_by_ref("product", candidate)
+            if owner is not None and (owner.shop, owner.ps_id) != (self.shop, item.ps_id):
+                continue  # one of ours already holds it (another product, or another shop)
+            try:
+                object_id = await self._create_once(item, dataclasses.replace(payload, ref=candidate), ids)
+            except RefAlreadyExists:
+                continue
+            if n:
+                log.info(
+                    "dolibarr.ref_taken",
+                    shop=self.shop,
+                    ps_id=item.ps_id,
+                    wanted=base,
+                    given=candidate,
+                )
+            await self._sync_categories(object_id, payload.categories, ids, created=True)
+            return object_id, candidate
+        raise PermanentError(
+            f"product ref {base!r} and its {MAX_REF_SUFFIX} numbered alternatives are all taken in Dolibarr"
+        )
+
+    # ------------------------------------------------------------------------------------------ update
+    async def _update(
+        self,
+        item: Item,
+        object_id: int,
+        ref: str,
+        ids: Mapping[Ref, int],
+        previous: Mapping[str, str],
+        subs: Mapping[str, str],
+        reactivate: bool,
+    ) -> str:
+        payload = item.payload
+        if isinstance(payload, ProductPayload):
+            ref = self._keep_ref(payload.ref, ref)
+            if previous.get("core") != subs["core"] or reactivate:
+                async with self.lanes.slot():
+                    await self.port.update(object_id, dataclasses.replace(payload, ref=ref), ids)
+            if previous.get("categories") != subs["categories"]:
+                await self._sync_categories(object_id, payload.categories, ids, created=False)
+            return ref
+        async with self.lanes.slot():
+            await self.port.update(object_id, payload, ids)
+        return ref
+
+    @staticmethod
+    def _keep_ref(base: str, given: str) -> str:
+        """Keep the ref handed out earlier while the shop's reference is the same (``base`` or ``base-N``)."""
+        if given and (given == base or _is_numbered(base, given)):
+            return given
+        return base
+
+    async def _sync_categories(
+        self, object_id: int, wanted: tuple[Ref, ...], ids: Mapping[Ref, int], *, created: bool
+    ) -> None:
+        target = {ids[ref] for ref in wanted if ref in ids}
+        async with self.lanes.slot():
+            current = set() if created else await self.port.object_categories("product", object_id)
+            for category_id in sorted(target - current):
+                await self.port.link_category(category_id, "product", object_id)
+            for category_id in sorted(current - target):
+                if await self._is_ours("category", category_id):
+                    await self.port.unlink_category(category_id, "product", object_id)
+
+    async def _is_ours(self, kind: str, dolibarr_id: int) -> bool:
+        """Links to categories an ERP user made by hand are left alone."""
+        return await self.store.record_by_dolibarr_id(kind, dolibarr_id) is not None
+
+
+def _is_numbered(base: str, given: str) -> bool:
+    return any(numbered_ref(base, n) == given for n in range(1, MAX_REF_SUFFIX + 1))
+
+
+def describe(payload: Any) -> str:
+    """The payload as stored with a failure (canonical JSON, no secrets: payloads never hold any)."""
+    return canonical(payload)

@@ -1,0 +1,267 @@
+"""Categories and products: PrestaShop records -> Dolibarr payloads. Pure functions, no I/O."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from decimal import Decimal
+from typing import Any
+
+from service.dolibarr.model import CategoryPayload, ProductPayload, Ref, ref_ext
+from service.mapping.context import MappingError, ShopContext
+from service.prestashop import values
+
+Record = Mapping[str, Any]
+
+# Dolibarr's product ref column is varchar(128); PrestaShop allows 64 characters, so a suffix always fits.
+MAX_REF = 128
+
+
+def category_ref(ctx: ShopContext, category_id: int) -> Ref:
+    return Ref("category", ref_ext(ctx.shop, "category", category_id))
+
+
+def product_key(id_product: int, id_product_attribute: int = 0) -> str:
+    """The ps_id of a product (``12``) or of one of its combinations (``12-3``)."""
+    return f"{id_product}-{id_product_attribute}" if id_product_attribute else str(id_product)
+
+
+def product_ref(ctx: ShopContext, id_product: int, id_product_attribute: int = 0) -> Ref:
+    return Ref("product", ref_ext(ctx.shop, "product", product_key(id_product, id_product_attribute)))
+
+
+def _text(record: Record, name: str, ctx: ShopContext) -> str:
+    try:
+        return values.lang_text(record.get(name), ctx.language_id).strip()
+    except ValueError as exc:
+        raise MappingError(name, str(exc)) from None
+
+
+def _decimal(record: Record, name: str, default: Decimal | None = Decimal("0")) -> Decimal | None:
+    raw = record.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return values.as_decimal(raw)
+    except ValueError as exc:
+        raise MappingError(name, str(exc)) from None
+
+
+def _int(record: Record, name: str, default: int = 0) -> int:
+    raw = record.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return values.as_int(raw)
+    except ValueError as exc:
+        raise MappingError(name, str(exc)) from None
+
+
+def _flag(record: Record, name: str, default: bool = False) -> bool:
+    raw = record.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return values.as_bool(raw)
+    except ValueError as exc:
+        raise MappingError(name, str(exc)) from None
+
+
+def _positive_or_none(value: Decimal | None) -> Decimal | None:
+    return value if value is not None and value > 0 else None
+
+
+def map_category(record: Record, ctx: ShopContext) -> CategoryPayload | None:
+    """A shop category, or None for the structural ones (Root, Home) whose children hang at the top (or under
+    the shop's configured root category, which the engine ensures)."""
+    category_id = _int(record, "id")
+    if (
+        category_id in ctx.structural_categories
+        or _flag(record, "is_root_category")
+        or not _int(record, "id_parent")
+    ):
+        return None
+    parent_id = _int(record, "id_parent")
+    parent = None if parent_id in ctx.structural_categories else category_ref(ctx, parent_id)
+    label = _text(record, "name", ctx)
+    if not label:
+        raise MappingError("name", "a category needs a name in the shop's language")
+    return CategoryPayload(
+        ref_ext=ref_ext(ctx.shop, "category", category_id),
+        label=label,
+        description=_text(record, "description", ctx),
+        parent=parent,
+        visible=_flag(record, "active", True),
+    )
+
+
+def base_reference(ctx: ShopContext, reference: str, id_product: int, id_product_attribute: int = 0) -> str:
+    """The ref a product should have in Dolibarr before duplicate handling: the shop's reference, else the
+    configured template."""
+    reference = " ".join(reference.split())  # leading, trailing and doubled spaces are noise in a ref
+    if reference:
+        return reference[:MAX_REF]
+    return ctx.catalog.ref_template.format(
+        id=id_product,
+        reference=reference,
+        id_product_attribute=id_product_attribute,
+        shop=ctx.shop,
+    )[:MAX_REF]
+
+
+def numbered_ref(base: str, n: int) -> str:
+    """The n-th alternative of a taken ref: ``base-1``, ``base-2``... (n = 0 is the base itself)."""
+    if n == 0:
+        return base
+    suffix = f"-{n}"
+    return base[: MAX_REF - len(suffix)] + suffix
+
+
+def _categories(record: Record, ctx: ShopContext) -> tuple[Ref, ...]:
+    try:
+        ids = values.assoc_ids(record, "categories")
+    except ValueError as exc:
+        raise MappingError("associations.categories", str(exc)) from None
+    wanted = {i for i in ids or [] if i not in ctx.structural_categories}
+    return tuple(category_ref(ctx, i) for i in sorted(wanted))
+
+
+def _barcode(record: Record) -> str:
+    for name in ("ean13", "upc", "isbn"):
+        value = str(record.get(name) or "").strip()
+        if value and value.strip("0"):
+            return value
+    return ""
+
+
+def _long_description(record: Record, ctx: ShopContext) -> tuple[tuple[str, str], ...]:
+    field = ctx.catalog.long_description_extrafield
+    if not field:
+        return ()
+    return ((field, _text(record, "description", ctx)),)
+
+
+def map_product(record: Record, ctx: ShopContext) -> ProductPayload:
+    """A product without combinations (or the parent of variants)."""
+    id_product = _int(record, "id")
+    label = _text(record, "name", ctx)
+    if not label:
+        raise MappingError("name", "a product needs a name in the shop's language")
+    tax_group = _int(record, "id_tax_rules_group")
+    tva_tx = ctx.tax_rates.get(tax_group, Decimal("0")) if tax_group else Decimal("0")
+    reference = str(record.get("reference") or "")
+    virtual = str(record.get("product_type") or record.get("type") or "") in ("virtual", "2")
+    return ProductPayload(
+        ref_ext=ref_ext(ctx.shop, "product", id_product),
+        ref=base_reference(ctx, reference, id_product),
+        label=label,
+        description=_text(record, "description_short", ctx),
+        price=_decimal(record, "price") or Decimal("0"),
+        tva_tx=tva_tx,
+        cost_price=_positive_or_none(_decimal(record, "wholesale_price", None)),
+        weight=_positive_or_none(_decimal(record, "weight", None)),
+        length=_positive_or_none(_decimal(record, "depth", None)),
+        width=_positive_or_none(_decimal(record, "width", None)),
+        height=_positive_or_none(_decimal(record, "height", None)),
+        barcode=_barcode(record),
+        on_sale=_flag(record, "active", True) and _flag(record, "available_for_order", True),
+        on_purchase=True,
+        service=virtual,
+        extrafields=_long_description(record, ctx),
+        categories=_categories(record, ctx),
+    )
+
+
+def attribute_pairs(combination: Record, ctx: ShopContext) -> tuple[tuple[str, str], ...]:
+    """(attribute group, value) pairs of a combination, from its product_option_values association."""
+    try:
+        ids = values.assoc_ids(combination, "product_option_values")
+    except ValueError as exc:
+        raise MappingError("associations.product_option_values", str(exc)) from None
+    if ids is None:
+        raise MappingError(
+            "associations.product_option_values",
+            "the shop sent the option values without ids (the [[null]] rendering); use XML output",
+        )
+    pairs = []
+    for value_id in ids:
+        pair = ctx.option_values.get(value_id)
+        if pair is None:
+            raise MappingError("associations.product_option_values", f"unknown option value {value_id}")
+        pairs.append(pair)
+    return tuple(sorted(pairs))
+
+
+def map_combination(product: Record, combination: Record, ctx: ShopContext) -> ProductPayload:
+    """One combination as its own Dolibarr product (``flat`` mode) or as a variant child (``variants`` mode)."""
+    parent = map_product(product, ctx)
+    id_product = _int(product, "id")
+    id_attribute = _int(combination, "id")
+    pairs = attribute_pairs(combination, ctx)
+    detail = ", ".join(f"{group}: {value}" for group, value in pairs)
+    reference = str(combination.get("reference") or "")
+    ref = (
+        base_reference(ctx, reference, id_product, id_attribute)
+        if reference.strip()
+        else _fallback_combination_ref(ctx, parent, product, id_product, id_attribute)
+    )
+    price = (parent.price or Decimal("0")) + (_decimal(combination, "price") or Decimal("0"))
+    weight = (parent.weight or Decimal("0")) + (_decimal(combination, "weight") or Decimal("0"))
+    wholesale = _positive_or_none(_decimal(combination, "wholesale_price", None)) or parent.cost_price
+    barcode = _barcode(combination) or ""
+    description = detail + ("\n" + parent.description if parent.description else "")
+    variants = ctx.catalog.combinations == "variants"
+    return ProductPayload(
+        ref_ext=ref_ext(ctx.shop, "product", product_key(id_product, id_attribute)),
+        ref=ref,
+        label=f"{parent.label} - {', '.join(v for _, v in pairs)}" if pairs else parent.label,
+        description=description,
+        price=price,
+        tva_tx=parent.tva_tx,
+        cost_price=wholesale,
+        weight=weight if weight > 0 else None,
+        length=parent.length,
+        width=parent.width,
+        height=parent.height,
+        barcode=barcode,
+        on_sale=parent.on_sale,
+        on_purchase=True,
+        service=parent.service,
+        extrafields=parent.extrafields,
+        categories=parent.categories,
+        variant_of=product_ref(ctx, id_product) if variants else None,
+        variant_features=pairs if variants else (),
+    )
+
+
+def _fallback_combination_ref(
+    ctx: ShopContext, parent: ProductPayload, product: Record, id_product: int, id_attribute: int
+) -> str:
+    """A combination with no reference of its own: the template when it names the combination, else the
+    parent's ref with the combination id, so that siblings never share a base ref."""
+    template = ctx.catalog.ref_template
+    if "{id_product_attribute}" in template:
+        reference = str(product.get("reference") or "")
+        return base_reference(ctx, reference if "{reference}" in template else "", id_product, id_attribute)
+    return f"{parent.ref}-{id_attribute}"[:MAX_REF]
+
+
+def map_product_family(
+    product: Record, combinations: Sequence[Record], ctx: ShopContext
+) -> list[tuple[str, ProductPayload]]:
+    """Everything one shop product becomes: ``[(ps_id, payload), ...]``.
+
+    A simple product is one payload. A product with combinations is, in ``flat`` mode, one payload per
+    combination (the parent itself is not a Dolibarr product, as in the original module); in ``variants``
+    mode the parent first, then one child per combination.
+    """
+    id_product = _int(product, "id")
+    if not combinations:
+        return [(product_key(id_product), map_product(product, ctx))]
+    family: list[tuple[str, ProductPayload]] = []
+    if ctx.catalog.combinations == "variants":
+        family.append((product_key(id_product), map_product(product, ctx)))
+    for combination in sorted(combinations, key=lambda c: _int(c, "id")):
+        family.append(
+            (product_key(id_product, _int(combination, "id")), map_combination(product, combination, ctx))
+        )
+    return family

@@ -1,0 +1,130 @@
+"""``ps2doli run``: one APScheduler interval job per enabled (shop, resource), until SIGTERM/SIGINT.
+
+- ``max_instances=1`` and ``coalesce=True``: a slow pass is never overlapped by the next tick, and missed ticks
+  collapse into one.
+- Jitter spreads the shops' polls so they do not all hit Dolibarr in the same second.
+- A pass that fails with a transient error (a side down) pauses that shop's jobs with an exponential backoff;
+  they resume by themselves once a pass succeeds. No cursor moves while a side is down.
+- On SIGTERM/SIGINT: no new pass starts, passes in flight finish their current page (their pushes complete and
+  are committed), then the process exits 0.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import time
+from dataclasses import dataclass, field
+
+import structlog
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from apscheduler.triggers.interval import IntervalTrigger
+
+from service.engine.pipeline import PassReport, SyncEngine
+from service.settings import Settings
+
+log = structlog.get_logger("ps2doli.scheduler")
+
+MAX_PAUSE_S = 600.0
+
+
+@dataclass
+class ShopHealth:
+    """Per-shop pause after transient failures (a side down)."""
+
+    failures: int = 0
+    paused_until: float = 0.0
+    last_error: str = ""
+    last_reports: dict[str, PassReport] = field(default_factory=dict)
+
+    def record(self, report: PassReport, base_delay: float) -> None:
+        self.last_reports[report.resource] = report
+        if report.outcome == "error":
+            self.failures += 1
+            delay = min(MAX_PAUSE_S, base_delay * 2 ** (self.failures - 1))
+            self.paused_until = time.monotonic() + delay
+            self.last_error = report.error
+        elif report.outcome in ("ok", "partial"):
+            if self.failures:
+                log.info("shop.resumed", shop=report.shop)
+            self.failures = 0
+            self.paused_until = 0.0
+
+
+class Service:
+    def __init__(self, settings: Settings, engine: SyncEngine) -> None:
+        self.settings = settings
+        self.engine = engine
+        self.scheduler = AsyncIOScheduler()
+        self.health: dict[str, ShopHealth] = {shop.name: ShopHealth() for shop in settings.shops}
+        self._running: set[asyncio.Task[PassReport]] = set()
+        self._stopped = asyncio.Event()
+
+    def schedule(self) -> None:
+        for shop in self.settings.shops:
+            for resource in shop.enabled():
+                interval = shop.resources[resource].interval_s
+                self.scheduler.add_job(
+                    self._tick,
+                    IntervalTrigger(seconds=interval, jitter=max(1, interval // 10)),
+                    args=(shop.name, resource),
+                    id=f"{shop.name}:{resource}",
+                    name=f"sync {shop.name} {resource}",
+                    max_instances=1,
+                    coalesce=True,
+                    next_run_time=None,
+                    misfire_grace_time=interval,
+                )
+
+    async def _tick(self, shop: str, resource: str) -> None:
+        health = self.health[shop]
+        if self.engine.stopping.is_set():
+            return
+        if time.monotonic() < health.paused_until:
+            log.info("pass.skipped_paused", shop=shop, resource=resource, error=health.last_error)
+            return
+        task = asyncio.current_task()
+        try:
+            report = await self.engine.run_pass(shop, resource)
+        except Exception as exc:  # a ConfigError mid-run: keep the service up, report loudly
+            log.error("pass.crashed", shop=shop, resource=resource, error=str(exc))
+            report = PassReport(shop, resource, outcome="error", error=str(exc))
+        finally:
+            del task
+        if report.outcome == "error":
+            log.warning("shop.paused", shop=shop, resource=resource, error=report.error)
+        health.record(report, self.settings.retry.base_delay_s * 10)
+
+    async def first_round(self) -> None:
+        """Every job once, in dependency order, before the intervals take over."""
+        for shop in self.settings.shops:
+            for resource in shop.enabled():
+                if self.engine.stopping.is_set():
+                    return
+                await self._tick(shop.name, resource)
+
+    def request_stop(self) -> None:
+        if not self.engine.stopping.is_set():
+            log.info("service.stopping")
+        self.engine.stop()
+        self._stopped.set()
+
+    async def run(self) -> int:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, self.request_stop)
+        self.schedule()
+        self.scheduler.start(paused=True)
+        log.info("service.started", shops=[s.name for s in self.settings.shops])
+        first = asyncio.create_task(self.first_round())
+        first.add_done_callback(lambda _: None if self._stopped.is_set() else self.scheduler.resume())
+        await self._stopped.wait()
+        # no new ticks; wait for passes in flight (each ends after its current page)
+        self.scheduler.shutdown(wait=False)
+        await asyncio.gather(first, return_exceptions=True)
+        while self.engine.busy():  # noqa: ASYNC110 - passes and pushes end on their own; just wait for both
+            await asyncio.sleep(0.05)
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(sig)
+        log.info("service.stopped")
+        return 0
