@@ -431,6 +431,7 @@ class DolibarrRestClient:
         self._warehouses: list[int] | None = None
         self._attributes: dict[str, int] | None = None
         self._attribute_values: dict[int, dict[str, int]] = {}
+        self._attribute_value_refs: dict[int, set[str]] = {}
         if not settings.verify_tls:
             log.warning("dolibarr_tls_verification_off", url=self._base)
         elif self._base.startswith("http://"):
@@ -1120,6 +1121,7 @@ class DolibarrRestClient:
     async def _attribute_value_id(self, attribute_id: int, label: str) -> int:
         key = label.strip().casefold()
         values = self._attribute_values.get(attribute_id)
+        refs = self._attribute_value_refs.setdefault(attribute_id, set())
         if values is None:
             try:
                 rows = self._list(
@@ -1135,18 +1137,18 @@ class DolibarrRestClient:
             except NotFound:
                 rows = []
             values = {str(r.get("value") or "").strip().casefold(): _int(r.get("id")) for r in rows}
+            refs.update(str(r.get("ref") or "").casefold() for r in rows)
             self._attribute_values[attribute_id] = values
         if key not in values:
-            taken = {v for v in values}
             ref = _attribute_ref(label)
             suffix = 2
-            while ref.casefold() in taken:  # value refs must be unique within the attribute
+            while ref.casefold() in refs:  # value refs must be unique within the attribute
                 ref = f"{_attribute_ref(label)[:27]}_{suffix}"
                 suffix += 1
             body = {"ref": ref, "value": label}
-            values[key] = await self._post_new(
-                "attribute", f"/products/attributes/{attribute_id}/values", body, label
-            )
+            path = f"/products/attributes/{attribute_id}/values"
+            values[key] = await self._post_new("attribute", path, body, label)
+            refs.add(ref.casefold())
         return values[key]
 
     async def _existing_combination(
