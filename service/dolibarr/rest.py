@@ -58,6 +58,7 @@ from service.dolibarr.model import (
 from service.dolibarr.port import Capabilities, DolibarrPort, Ids, RemoteDocumentFile, RemoteObject
 from service.dolibarr.sqlfilters import UnsafeFilterValue, safe_like_prefix, sql_eq, sql_like_prefix
 from service.errors import (
+    AmbiguousWrite,
     BadResponse,
     ConfigError,
     NotFound,
@@ -1114,7 +1115,11 @@ class DolibarrRestClient:
             self._attributes = {str(r.get("label") or "").strip().casefold(): _int(r.get("id")) for r in rows}
         if key not in self._attributes:
             body = {"ref": _attribute_ref(label), "label": label}
-            new_id = await self._post_new("attribute", "/products/attributes", body, label)
+            try:
+                new_id = await self._post_new("attribute", "/products/attributes", body, label)
+            except AmbiguousWrite:
+                self._attributes = None  # it may exist now: read the list again next time
+                raise
             self._attributes[key] = new_id
         return self._attributes[key]
 
@@ -1147,7 +1152,11 @@ class DolibarrRestClient:
                 suffix += 1
             body = {"ref": ref, "value": label}
             path = f"/products/attributes/{attribute_id}/values"
-            values[key] = await self._post_new("attribute", path, body, label)
+            try:
+                values[key] = await self._post_new("attribute", path, body, label)
+            except AmbiguousWrite:
+                self._attribute_values.pop(attribute_id, None)  # it may exist now: read again next time
+                raise
             refs.add(ref.casefold())
         return values[key]
 
