@@ -197,13 +197,13 @@ PRODUCT_FIELDS = _fields(
     id_category_default shop xlink=categories
     new null virtual
     cache_default_attribute shop
-    id_default_image raw getter xlink=images/products
-    id_default_combination getter
+    id_default_image raw getter virtual xlink=images/products
+    id_default_combination getter virtual
     id_tax_rules_group shop xlink=tax_rule_groups
-    position_in_category getter
-    manufacturer_name raw getter
+    position_in_category getter virtual
+    manufacturer_name raw getter virtual
     quantity getter
-    type str getter
+    type str getter virtual
     id_shop_default
     reference str
     supplier_reference str
@@ -393,7 +393,7 @@ _RESOURCE_LIST: list[Resource] = [
             id
             id_parent xlink=categories
             level_depth
-            nb_products_recursive getter
+            nb_products_recursive getter virtual
             active
             id_shop_default
             is_root_category
@@ -785,7 +785,7 @@ _RESOURCE_LIST: list[Resource] = [
             id
             deleted
             is_module
-            id_tax_rules_group getter xlink=tax_rule_groups
+            id_tax_rules_group getter virtual xlink=tax_rule_groups
             id_reference
             name str
             active
