@@ -673,6 +673,19 @@ class DolibarrSoapClient:
             raise error
         return parts
 
+    async def read_envelope(
+        self, server_name: str, operation: str, body: bytes, *, status: int = 200
+    ) -> dict[str, Any]:
+        """Read an answer envelope of ``operation`` as :meth:`_call` does (parts as plain Python, or the typed
+        error its ``result_code`` means): for diagnostics and for comparing captured answers."""
+        server = await self._server(server_name)
+        try:
+            return self._read_answer(
+                server, server.operation(operation), operation, status, {}, body, self._where(operation)
+            )
+        except SyncError as exc:
+            raise redact(exc, self._secrets) from None
+
     # ------------------------------------------------------------------------------------------ capabilities
     async def versions(self) -> dict[str, str]:
         """``getVersions``: Dolibarr, OS, PHP and web server versions (also a check of key and login)."""
@@ -1014,6 +1027,11 @@ class DolibarrSoapClient:
                 raise self._unsupported(f"delete {kind} objects")
         except NotFound:
             return  # already gone: a delete is done when the object is not there
+        except PermanentError as exc:
+            # deleteProductOrService says KO "Product or service with id N not found" for a missing id
+            if kind == "product" and re.search(rf"\bid {object_id} not found", exc.message):
+                return
+            raise
 
     async def set_active(self, kind: ObjectKind, object_id: int, active: bool) -> None:
         flag = "1" if active else "0"
