@@ -630,10 +630,9 @@ class DolibarrSoapClient:
         body: bytes,
         where: Where,
     ) -> dict[str, Any]:
-        try:
-            doc = etree.fromstring(_as_xml_bytes(body, headers), parser=_PARSER)
-        except etree.XMLSyntaxError:
-            raise non_xml_error(status, body, operation, where, "not complete XML") from None
+        doc = _parse_envelope(body, headers)
+        if doc is None:
+            raise non_xml_error(status, body, operation, where, "not complete XML")
         envelope_body = doc.find(f"{{{SOAP_ENV}}}Body")
         if _local(doc.tag) != "Envelope" or envelope_body is None:
             raise non_xml_error(status, body, operation, where, "no SOAP envelope")
@@ -1308,6 +1307,35 @@ def redact_text(text: str, secrets: tuple[str, ...]) -> str:
 
 _DECLARATION = re.compile(rb"^\s*<\?xml[^>]*encoding=", re.IGNORECASE)
 _CHARSET = re.compile(r"charset=\"?([\w.:-]+)", re.IGNORECASE)
+
+
+_ENVELOPE_START = re.compile(rb"<\?xml\b|<[\w.-]+:Envelope\b")
+_ENVELOPE_END = re.compile(rb"</[\w.-]+:Envelope\s*>")
+
+
+def _parse_envelope(body: bytes, headers: Mapping[str, str]) -> Any:
+    """The answer as an XML tree, or None when it is not complete XML.
+
+    PHP notices and warnings printed before or after the envelope (nusoap on PHP 8 with ``display_errors`` on:
+    "Warning: foreach() argument must be of type array") are cut off, with a warning in the log; a body that
+    is still not well-formed XML after that (cut short, an HTML page) is refused.
+    """
+    data = _as_xml_bytes(body, headers)
+    try:
+        return etree.fromstring(data, parser=_PARSER)
+    except etree.XMLSyntaxError:
+        pass
+    start = _ENVELOPE_START.search(data)
+    ends = list(_ENVELOPE_END.finditer(data))
+    if start is None or not ends or ends[-1].end() <= start.start():
+        return None
+    try:
+        doc = etree.fromstring(data[start.start() : ends[-1].end()], parser=_PARSER)
+    except etree.XMLSyntaxError:
+        return None
+    noise = data[: start.start()] + b" ... " + data[ends[-1].end() :]
+    log.warning("dolibarr.soap.noise_around_envelope", noise=first_bytes(noise, 200))
+    return doc
 
 
 def _as_xml_bytes(body: bytes, headers: Mapping[str, str]) -> bytes:

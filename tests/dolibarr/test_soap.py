@@ -894,3 +894,40 @@ def _contains(mine: Any, zeep_json: Any, path: str) -> None:
         assert mine == zeep_json.replace(" ", "T"), path
     else:
         assert mine == zeep_json, f"{path}: {mine!r} != {zeep_json!r}"
+
+
+@needs_captures
+async def test_php_warnings_around_the_envelope_are_cut_off_but_a_cut_body_is_refused(
+    captures: RunningServer,
+) -> None:
+    soap = DolibarrSoapClient(settings(captures.url), FAST)
+    body = (SOAP_REFERENCE / "server_thirdparty.getThirdParty.response.xml").read_bytes()
+    warning = (
+        b"<br />\n<b>Warning</b>:  foreach() argument must be of type array|object in <b>x.php</b><br />\n"
+    )
+    try:
+        parts = await soap.read_envelope("thirdparty", "getThirdParty", warning + body + b"\n<!-- 0.2s -->")
+        assert parts["thirdparty"]["ref"] == "ACME Customer 190928"
+        with pytest.raises(BadResponse):
+            await soap.read_envelope("thirdparty", "getThirdParty", warning + body[: len(body) // 2])
+        with pytest.raises(AmbiguousWrite):
+            await soap.read_envelope(
+                "thirdparty", "createThirdParty", b"<html><body>Fatal error</body></html>"
+            )
+    finally:
+        await soap.close()
+
+
+@needs_captures
+async def test_an_iso_8859_1_envelope_is_read(captures: RunningServer) -> None:
+    """Old nusoap servers (Dolibarr 3.x) answer in ISO-8859-1, as their WSDLs are declared."""
+    soap = DolibarrSoapClient(settings(captures.url), FAST)
+    body = (SOAP_REFERENCE / "server_thirdparty.getThirdParty.response.xml").read_text(encoding="utf-8")
+    latin = (
+        '<?xml version="1.0" encoding="ISO-8859-1"?>' + body.replace("Lyon", "Bourg-en-Bresse Cédex")
+    ).encode("iso-8859-1")
+    try:
+        parts = await soap.read_envelope("thirdparty", "getThirdParty", latin)
+    finally:
+        await soap.close()
+    assert parts["thirdparty"]["town"] == "Bourg-en-Bresse Cédex"
