@@ -472,6 +472,7 @@ class _Ctx:
     shops: list[int]
     products_by_shop: dict[int, list[int]] = field(default_factory=dict)
     customers_by_shop: dict[int, list[int]] = field(default_factory=dict)
+    active_by_shop: dict[int, list[int]] = field(default_factory=dict)
 
     def i18n(self, values: tuple[str, str, str, str]) -> dict[int, str]:
         return {lid: values[(lid - 1) % 4] for lid in self.langs}
@@ -752,7 +753,7 @@ def _ancestors(shop: ShopData, cid: int) -> list[int]:
     return list(reversed(out))
 
 
-def _reference(rng: random.Random, pid: int, previous: list[str]) -> str:
+def _reference(rng: random.Random, pid: int, previous: list[str], weird: list[int]) -> str:
     r = rng.random()
     if r < 0.03:
         return ""
@@ -760,8 +761,9 @@ def _reference(rng: random.Random, pid: int, previous: list[str]) -> str:
         return rng.choice(previous)  # the same reference on several products
     if r < 0.08 and previous:
         return rng.choice(previous).swapcase()  # differs only by case
-    if r < 0.12:
-        return _WEIRD_REFERENCES[pid % len(_WEIRD_REFERENCES)]
+    if r < 0.12 or pid == 9:
+        weird[0] += 1
+        return _WEIRD_REFERENCES[(weird[0] - 1) % len(_WEIRD_REFERENCES)]
     return f"REF-{pid:05d}"
 
 
@@ -769,6 +771,7 @@ def _products(ctx: _Ctx, count: int, category_ids: list[int], share: float, per_
     shop, rng = ctx.shop, ctx.rng
     tax_groups = [1] * 14 + [2, 2, 3, 3, 4, 0]
     previous_refs: list[str] = []
+    weird = [0]  # how many awkward references were handed out (they come in turn)
     position_in_cat: dict[int, int] = {}
     with_combos = {pid for pid in range(1, count + 1) if pid in (1, 2) or (pid != 6 and rng.random() < share)}
     for pid in range(1, count + 1):
@@ -802,7 +805,7 @@ def _products(ctx: _Ctx, count: int, category_ids: list[int], share: float, per_
         default_cat = rng.choice(category_ids) if category_ids else 2
         cats = [2, *(c for c in _ancestors(shop, default_cat) if c != 2)]
         position_in_cat[default_cat] = position_in_cat.get(default_cat, 0) + 1
-        ref = _reference(rng, pid, previous_refs)
+        ref = _reference(rng, pid, previous_refs, weird)
         if ref:
             previous_refs.append(ref)
         added = ctx.start - timedelta(days=rng.randint(1, 400), seconds=rng.randint(0, 86399))
@@ -1086,7 +1089,10 @@ _SPECIAL_TIMES = [
 
 def _pick_lines(ctx: _Ctx, id_shop: int) -> list[OrderLine]:
     rng, shop = ctx.rng, ctx.shop
-    pool = [p for p in ctx.products_by_shop.get(id_shop, []) if shop.product_view(p, id_shop)["active"]]
+    pool = ctx.active_by_shop.get(id_shop)
+    if pool is None:
+        pool = [p for p in ctx.products_by_shop.get(id_shop, []) if shop.product_view(p, id_shop)["active"]]
+        ctx.active_by_shop[id_shop] = pool
     lines: list[OrderLine] = []
     for pid in rng.sample(pool, k=min(len(pool), rng.choice([1, 1, 2, 2, 3, 4]))):
         combos = shop.index().combinations_by_product.get(pid, [])
@@ -1101,10 +1107,11 @@ def _orders(ctx: _Ctx, count: int) -> None:
     names = [s for s, _ in _SCENARIOS]
     weights = [w for _, w in _SCENARIOS]
     when = ctx.start
-    specials = list(_SPECIAL_TIMES)
-    hours = 6.0 if count < 200 else 3.0
+    specials = [d for d in _SPECIAL_TIMES if d > ctx.start]
+    # orders spread over at least 80 days (so a default start crosses the clock change and New Year)
+    gap = max(80 * 24 / count, 0.5)
     for n in range(count):
-        when = when + timedelta(hours=rng.uniform(0.2, hours * 2))
+        when = when + timedelta(hours=rng.uniform(0.1, gap * 2 - 0.1))
         while specials and when >= specials[0] - timedelta(hours=1):
             timeline.at(specials.pop(0), _order_action(ctx, timeline, "check" if n % 2 else "card"))
         scenario = names[n % len(names)] if n < len(names) else rng.choices(names, weights)[0]

@@ -133,12 +133,13 @@ class Resource:
     shop_scope: ShopScope = "none"
     forbidden: frozenset[str] = frozenset()
     modelled: bool = True
+    _by_name: dict[str, Field] = field(default_factory=dict, init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        self._by_name.update({f.name: f for f in self.fields})
 
     def field(self, name: str) -> Field | None:
-        for f in self.fields:
-            if f.name == name:
-                return f
-        return None
+        return self._by_name.get(name)
 
     @property
     def field_names(self) -> tuple[str, ...]:
@@ -1601,7 +1602,11 @@ class ShopData:
     def new_id(self, resource: str) -> int:
         """The next AUTO_INCREMENT value (ids are never reused after a delete, as in MySQL)."""
         existing = self.images if resource == "images" else self.table(resource)
-        nxt = max(self._next_ids.get(resource, 1), max(existing, default=0) + 1)
+        nxt = self._next_ids.get(resource)
+        if nxt is None:
+            nxt = max(existing, default=0) + 1
+        while nxt in existing:  # rows inserted directly into the table
+            nxt += 1
         self._next_ids[resource] = nxt + 1
         return nxt
 
