@@ -931,3 +931,59 @@ async def test_an_iso_8859_1_envelope_is_read(captures: RunningServer) -> None:
     finally:
         await soap.close()
     assert parts["thirdparty"]["town"] == "Bourg-en-Bresse Cédex"
+
+
+# ------------------------------------------------------------------------ the engine over SOAP
+
+
+async def test_the_engine_syncs_customers_over_soap_and_adopts_them_after_losing_its_state(
+    tmp_path: Path,
+) -> None:
+    """A simulated shop into the SOAP simulator, through the real wiring (settings -> make_port -> engine): the
+    first pass creates every customer once; a pass with a fresh state database finds them all through the bulk
+    listing (getListOfThirdParties) and creates nothing."""
+    from service.app import wired
+    from service.sandbox import prestashop_sim
+    from service.sandbox.shop_generator import generate_shop
+    from service.settings import parse_settings
+
+    shop = generate_shop(1, categories=4, products=5, customers=12)
+    shop_server = await start_app(prestashop_sim.create_app(shop, key=prestashop_sim.DEFAULT_KEY))
+    soap_server = await start_app(create_app())
+
+    def document(state: Path) -> dict[str, Any]:
+        return {
+            "state_path": str(state),
+            "dolibarr": {
+                "url": soap_server.url,
+                "backend": "soap",
+                "api_key": DEFAULT_KEY,
+                "login": DEFAULT_LOGIN,
+                "password": DEFAULT_PASSWORD,
+                "timeout_s": 10,
+            },
+            "retry": {"attempts": 3, "base_delay_s": 0.01, "max_delay_s": 0.1},
+            "shops": [
+                {
+                    "name": "main",
+                    "url": shop_server.url,
+                    "api_key": prestashop_sim.DEFAULT_KEY,
+                    "timezone": shop.timezone,
+                    "resources": {"customers": {"enabled": True, "interval_s": 5}},
+                }
+            ],
+        }
+
+    try:
+        for run, state in enumerate((tmp_path / "a.sqlite3", tmp_path / "b.sqlite3")):
+            async with wired(parse_settings(document(state), base_dir=tmp_path)) as w:
+                assert isinstance(w.port, DolibarrSoapClient)
+                [report] = await w.engine.run_many([("main", "customers")])
+            assert report.outcome == "ok", report.error
+            assert (report.created, report.failed) == ((12, 0) if run == 0 else (0, 0))
+        thirdparties = store(soap_server).thirdparties.values()
+        assert len({tp["ref_ext"] for tp in thirdparties}) == len(thirdparties) == 12
+        assert soap_server.app[OPERATIONS_KEY]["createThirdParty"] == 12
+    finally:
+        await soap_server.stop()
+        await shop_server.stop()
