@@ -436,6 +436,12 @@ class DolibarrSoapClient:
         self._limit = asyncio.Semaphore(max(1, settings.max_concurrency))
         self._capabilities: Capabilities | None = None
         self._secrets = tuple(s for s in (settings.api_key.reveal(), settings.password.reveal()) if s)
+        if not settings.verify_tls:
+            log.warning("dolibarr.soap.tls_verification_off", url=self.root)
+        host = self.root.split("://", 1)[1].split("/", 1)[0].rsplit(":", 1)[0]
+        if self.root.startswith("http://") and host not in ("127.0.0.1", "localhost", "[::1]"):
+            # the security key, the login and the password travel in every envelope
+            log.warning("dolibarr.soap.plain_http", url=self.root)
 
     @staticmethod
     def _root(url: str) -> str:
@@ -533,7 +539,7 @@ class DolibarrSoapClient:
         try:
             async with self._limit:
                 response = await self._get_session().get(
-                    url, timeout=aiohttp.ClientTimeout(total=self.settings.timeout_s), allow_redirects=True
+                    url, timeout=aiohttp.ClientTimeout(total=self.settings.timeout_s), allow_redirects=False
                 )
                 async with response:
                     status = response.status
@@ -607,7 +613,7 @@ class DolibarrSoapClient:
         try:
             async with self._limit:
                 response = await self._get_session().post(
-                    server.endpoint, data=payload, headers=headers, timeout=timeout
+                    server.endpoint, data=payload, headers=headers, timeout=timeout, allow_redirects=False
                 )
                 async with response:
                     status = response.status

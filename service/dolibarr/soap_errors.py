@@ -10,7 +10,8 @@ Read top to bottom:
 
 - no answer (timeout, reset) -> :class:`TransientError`; on a create -> :class:`AmbiguousWrite`. A connection
   that never opened sent nothing, so it is only transient even for a create.
-- HTTP 404 / 401 / 403 -> :class:`ConfigError` (wrong ``dolibarr.url``, a proxy asking for credentials).
+- HTTP 3xx / 404 / 401 / 403 -> :class:`ConfigError` (wrong ``dolibarr.url``, a redirect to follow by hand,
+  a proxy asking for credentials).
 - HTTP 200 with Dolibarr's "module WebServices not active" page -> :class:`ConfigError`.
 - a SOAP Fault (nusoap refused the envelope before Dolibarr's function ran) -> :class:`PermanentError`, or
   :class:`ConfigError` when the operation does not exist on this Dolibarr.
@@ -152,6 +153,14 @@ def http_error(
         return None
     if status == 500 and body.lstrip().startswith(b"<") and b"Envelope" in body[:2000]:
         return None
+    if 300 <= status < 400:
+        location = next((v for k, v in headers.items() if k.lower() == "location"), "")
+        return ConfigError(
+            f"{url} redirects (HTTP {status}) to {location or 'another address'}: set dolibarr.url to the final "
+            "Dolibarr root (a redirected POST would lose its envelope)",
+            where=where,
+            status=status,
+        )
     if status == 404:
         return ConfigError(
             f"no Dolibarr SOAP server at {url} (HTTP 404): dolibarr.url must be the Dolibarr root (the "

@@ -987,3 +987,21 @@ async def test_the_engine_syncs_customers_over_soap_and_adopts_them_after_losing
     finally:
         await soap_server.stop()
         await shop_server.stop()
+
+
+async def test_a_redirect_is_a_config_error_naming_the_target() -> None:
+    async def moved(request: web.Request) -> web.StreamResponse:
+        raise web.HTTPMovedPermanently(location=f"https://erp.example.com{request.path_qs}")
+
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", moved)
+    running = await start_app(app)
+    soap = DolibarrSoapClient(settings(running.url), FAST)
+    try:
+        with pytest.raises(
+            ConfigError, match=re.escape("https://erp.example.com/webservices/server_other.php")
+        ):
+            await soap.capabilities()
+    finally:
+        await soap.close()
+        await running.stop()
