@@ -1,0 +1,44 @@
+"""Shared fixtures: a sandbox (both simulators on loopback) and the engine wired to it."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from service.app import Wired, wired
+from service.sandbox.harness import Sandbox, start_sandbox
+from service.sandbox.shop_generator import generate_shop
+from service.sandbox.shop_model import ShopData
+
+SandboxFactory = Callable[..., Awaitable[Sandbox]]
+
+
+@pytest.fixture
+async def make_sandbox() -> AsyncIterator[SandboxFactory]:
+    started: list[Sandbox] = []
+
+    async def factory(shops: dict[str, ShopData] | None = None, **kwargs: Any) -> Sandbox:
+        if shops is None:
+            shops = {"main": generate_shop(1, categories=8, products=30, customers=20)}
+        sandbox = await start_sandbox(shops, **kwargs)
+        started.append(sandbox)
+        return sandbox
+
+    yield factory
+    for sandbox in started:
+        await sandbox.stop()
+
+
+@pytest.fixture
+async def sandbox(make_sandbox: SandboxFactory) -> Sandbox:
+    return await make_sandbox()
+
+
+@asynccontextmanager
+async def engine_for(sandbox: Sandbox, state: Path, **settings: Any) -> AsyncIterator[Wired]:
+    async with wired(sandbox.settings(state, **settings)) as w:
+        yield w
