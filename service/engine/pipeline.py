@@ -14,6 +14,7 @@ Rules the pass keeps:
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -131,9 +132,12 @@ class SyncEngine:
 
     async def context(self, shop: ShopSettings) -> ShopContext:
         capabilities = await self.port.capabilities()
-        return await self.reference.context(
+        ctx = await self.reference.context(
             shop, self.clients[shop.name], main_currency=capabilities.main_currency
         )
+        if not capabilities.categories and ctx.categories_enabled:
+            ctx = dataclasses.replace(ctx, categories_enabled=False)
+        return ctx
 
     def busy(self) -> bool:
         """True while a pass or a push is in flight."""
@@ -156,6 +160,11 @@ class SyncEngine:
         bound = log.bind(shop=shop.name, resource=resource)
         try:
             ctx = await self.context(shop)
+            if resource == "categories" and not ctx.categories_enabled:
+                bound.warning("pass.skipped", reason="the Dolibarr backend cannot hold categories (use REST)")
+                report.outcome = "ok"
+                await self._finish(run_id, report)
+                return report
             stream = self.stream(shop, resource)
             await self._retry_failures(shop, stream, ctx, report)
             cursor = await self.store.cursor(shop.name, resource)

@@ -117,6 +117,8 @@ def numbered_ref(base: str, n: int) -> str:
 
 
 def _categories(record: Record, ctx: ShopContext) -> tuple[Ref, ...]:
+    if not ctx.categories_enabled:
+        return ()
     try:
         ids = values.assoc_ids(record, "categories")
     except ValueError as exc:

@@ -58,3 +58,5 @@ class ShopContext:
     structural_categories: frozenset[int] = frozenset({1, 2})
     round_type: int = 2  # PS_ROUND_TYPE: 1 per item, 2 per line, 3 on total
     main_currency: str = "EUR"
+    # what the Dolibarr backend can hold (the SOAP backend has no categories, stock, variants...)
+    categories_enabled: bool = True
