@@ -391,3 +391,7 @@ async def demo(
         state_dir=Path(state_dir) if state_dir else None,
     )
     return code
+
+
+if __name__ == "__main__":
+    main()

@@ -21,6 +21,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
 from service.engine.pipeline import PassReport, SyncEngine
+from service.observe import Metrics, serve
 from service.settings import Settings
 
 log = structlog.get_logger("ps2doli.scheduler")
@@ -57,7 +58,7 @@ class Service:
         self.engine = engine
         self.scheduler = AsyncIOScheduler()
         self.health: dict[str, ShopHealth] = {shop.name: ShopHealth() for shop in settings.shops}
-        self._running: set[asyncio.Task[PassReport]] = set()
+        self.metrics = Metrics()
         self._stopped = asyncio.Event()
 
     def schedule(self) -> None:
@@ -83,14 +84,12 @@ class Service:
         if time.monotonic() < health.paused_until:
             log.info("pass.skipped_paused", shop=shop, resource=resource, error=health.last_error)
             return
-        task = asyncio.current_task()
         try:
             report = await self.engine.run_pass(shop, resource)
         except Exception as exc:  # a ConfigError mid-run: keep the service up, report loudly
             log.error("pass.crashed", shop=shop, resource=resource, error=str(exc))
             report = PassReport(shop, resource, outcome="error", error=str(exc))
-        finally:
-            del task
+        self.metrics.observe(report)
         if report.outcome == "error":
             log.warning("shop.paused", shop=shop, resource=resource, error=report.error)
         health.record(report, self.settings.retry.base_delay_s * 10)
@@ -114,6 +113,11 @@ class Service:
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self.request_stop)
         self.schedule()
+        observer = (
+            await serve(self.metrics, self.settings.metrics_port) if self.settings.metrics_port else None
+        )
+        if observer is not None:
+            log.info("service.metrics", url=f"http://127.0.0.1:{self.settings.metrics_port}/metrics")
         self.scheduler.start(paused=True)
         log.info("service.started", shops=[s.name for s in self.settings.shops])
         first = asyncio.create_task(self.first_round())
@@ -126,5 +130,7 @@ class Service:
             await asyncio.sleep(0.05)
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(sig)
+        if observer is not None:
+            await observer.cleanup()
         log.info("service.stopped")
         return 0

@@ -1,0 +1,78 @@
+"""``ps2doli run`` as an admin runs it: a subprocess on a settings file, health and metrics, SIGTERM."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sys
+from pathlib import Path
+
+import aiohttp
+import tomli_w
+
+from service.sandbox.harness import Sandbox
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+async def wait_for(predicate: object, timeout: float = 30.0) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not predicate():  # type: ignore[operator]
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError("timed out")
+        await asyncio.sleep(0.1)
+
+
+async def test_the_service_syncs_reports_health_and_stops_gracefully_on_sigterm(
+    sandbox: Sandbox, tmp_path: Path
+) -> None:
+    port = free_port()
+    data = sandbox.settings_data(tmp_path / "state.sqlite3")
+    data["metrics_port"] = port
+    config = tmp_path / "settings.toml"
+    config.write_text(tomli_w.dumps(data))
+    config.chmod(0o600)
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "service.cli",
+        "run",
+        "--config",
+        str(config),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    try:
+        expected_customers = len(sandbox.shop.data.table("customers"))
+        await wait_for(lambda: len(sandbox.dolibarr.thirdparties) >= expected_customers * 0.9)
+        async with aiohttp.ClientSession() as http:
+
+            async def health() -> int:
+                async with http.get(f"http://127.0.0.1:{port}/healthz") as response:
+                    return response.status
+
+            for _ in range(100):
+                try:
+                    if await health() == 200:
+                        break
+                except aiohttp.ClientError:
+                    pass
+                await asyncio.sleep(0.1)
+            assert await health() == 200
+            async with http.get(f"http://127.0.0.1:{port}/metrics") as response:
+                text = await response.text()
+            assert 'ps2doli_passes_total{outcome="ok",resource="customers",shop="main"}' in text
+    finally:
+        process.send_signal(signal.SIGTERM)
+        _, stderr = await asyncio.wait_for(process.communicate(), timeout=30)
+    assert process.returncode == 0, stderr.decode()[-2000:]
+    assert b"service.stopped" in stderr
+    assert sandbox.shop.key.encode() not in stderr and sandbox.dolibarr_key.encode() not in stderr
