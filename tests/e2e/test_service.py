@@ -22,8 +22,8 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-async def wait_for(predicate: object, timeout: float = 30.0) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout
+async def wait_for(predicate: object, within_s: float = 30.0) -> None:
+    deadline = asyncio.get_running_loop().time() + within_s
     while not predicate():  # type: ignore[operator]
         if asyncio.get_running_loop().time() > deadline:
             raise AssertionError("timed out")
