@@ -11,17 +11,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from service import logs  # noqa: E402
-from service.app import wired  # noqa: E402
-from service.sandbox.harness import start_sandbox  # noqa: E402
-from service.sandbox.shop_generator import generate_shop  # noqa: E402
+from service import logs
+from service.app import wired
+from service.sandbox.harness import start_sandbox
+from service.sandbox.shop_generator import generate_shop
 
 RESOURCES = ("categories", "products", "customers")
 
