@@ -25,6 +25,7 @@ import structlog
 from service.dolibarr.model import Ref, dependencies
 from service.dolibarr.port import DolibarrPort
 from service.engine.lanes import Lanes, SingleFlight
+from service.engine.readahead import read_ahead
 from service.engine.reference import ReferenceData
 from service.engine.streams import STREAMS, Batch, Stream, ps_id_of
 from service.engine.writer import Item, ObjectWriter, Outcome, describe
@@ -102,6 +103,8 @@ class SyncEngine:
         self._writers: dict[str, ObjectWriter] = {}
         self._flights: SingleFlight[Ref, int] = SingleFlight()
         self._ids: dict[Ref, int] = {}
+        # outcomes of pushes made to satisfy a dependency, reported by the item's own pass when it comes
+        self._dependency_outcomes: dict[Ref, Outcome] = {}
         self._pass_locks: dict[tuple[str, str], asyncio.Lock] = {}
         # kind token of a ref_ext (``product`` in ps-main-product-12) -> the stream that can load it
         self._loaders: dict[str, str] = {
@@ -139,6 +142,18 @@ class SyncEngine:
             ctx = dataclasses.replace(ctx, categories_enabled=False)
         return ctx
 
+    def pass_lock(self, shop: str, resource: str) -> asyncio.Lock:
+        """The lock every pass, sweep and reconcile of one (shop, resource) holds: one at a time."""
+        return self._pass_locks.setdefault((shop, resource), asyncio.Lock())
+
+    def forget(self, shop: str, ref: Ref | None) -> None:
+        """Drop what this process remembers of an object (it was retired: deleted or deactivated)."""
+        if ref is None:
+            return
+        self._ids.pop(ref, None)
+        if shop in self._writers:
+            self._writers[shop].index.pop(ref.ref_ext, None)
+
     def busy(self) -> bool:
         """True while a pass or a push is in flight."""
         return self.lanes.in_flight > 0 or any(lock.locked() for lock in self._pass_locks.values())
@@ -150,8 +165,7 @@ class SyncEngine:
     # ------------------------------------------------------------------------------------------ passes
     async def run_pass(self, shop_name: str, resource: str) -> PassReport:
         shop = self.settings.shop(shop_name)
-        lock = self._pass_locks.setdefault((shop_name, resource), asyncio.Lock())
-        async with lock:
+        async with self.pass_lock(shop_name, resource):
             return await self._run_pass(shop, resource)
 
     async def _run_pass(self, shop: ShopSettings, resource: str) -> PassReport:
@@ -168,7 +182,7 @@ class SyncEngine:
             stream = self.stream(shop, resource)
             await self._retry_failures(shop, stream, ctx, report)
             cursor = await self.store.cursor(shop.name, resource)
-            async for page in stream.pages(cursor):
+            async for page in read_ahead(stream.pages(cursor)):
                 for failure in page.read_failures:
                     await self._file_failure(shop.name, resource, failure.kind, failure.ps_id, failure.error)
                     report.failed += 1
@@ -239,12 +253,20 @@ class SyncEngine:
             if unknown >= BULK_LOOKUP_THRESHOLD:
                 await self.writer(shop.name).load_index(kind)
 
+        items = []
+        for item in batch.items:
+            row = known.get((item.kind, item.ps_id))
+            if row is not None and row.deleted and getattr(item.payload, "active", True) is False:
+                # retired because the shop soft-deleted it, and the shop still shows it deleted: leave it
+                report.count(Outcome.UNCHANGED)
+            else:
+                items.append(item)
         results = await asyncio.gather(
-            *(self._push_item(shop, item, known.get((item.kind, item.ps_id))) for item in batch.items),
+            *(self._push_item(shop, item, known.get((item.kind, item.ps_id))) for item in items),
             return_exceptions=True,
         )
         transient: BaseException | None = None
-        for item, result in zip(batch.items, results, strict=True):
+        for item, result in zip(items, results, strict=True):
             if isinstance(result, Outcome):
                 report.count(result)
             elif isinstance(result, TransientError | ConfigError):
@@ -276,7 +298,9 @@ class SyncEngine:
             raise exc.at(shop=shop.name, resource=item.resource, record_id=item.ps_id) from exc
         self._ids[ref] = object_id
         # a push shared with a concurrent identical one (a dependency load) counts as unchanged here
-        return outcomes[0] if outcomes else Outcome.UNCHANGED
+        if outcomes:
+            return outcomes[0]
+        return self._dependency_outcomes.pop(ref, Outcome.UNCHANGED)
 
     async def _ensure_all(self, shop: ShopSettings, refs: Sequence[Ref], for_item: Item) -> dict[Ref, int]:
         if not refs:
@@ -301,7 +325,9 @@ class SyncEngine:
         if ref in self._ids:
             return self._ids[ref]
         row = await self.store.record_by_ref_ext(ref.kind, ref.ref_ext)
-        if row is not None and row.dolibarr_id and not row.deleted:
+        # a record retired by a reconcile keeps its id while its object still exists (deactivated): a late
+        # order links to it; a deleted one has no id and is pushed again
+        if row is not None and row.dolibarr_id:
             self._ids[ref] = row.dolibarr_id
             return row.dolibarr_id
         return await self._flights.run(ref, lambda: self._load_and_push(shop, ref))
@@ -321,7 +347,9 @@ class SyncEngine:
             raise PermanentError(f"{ref.ref_ext}: {reason}")
         ids = await self._ensure_all(shop, dependencies(item.payload), item)
         known = await self.store.record(shop.name, item.kind, item.ps_id)
-        _, object_id = await self.writer(shop.name).push(item, known, ids)
+        outcome, object_id = await self.writer(shop.name).push(item, known, ids)
+        if outcome is not Outcome.UNCHANGED and len(self._dependency_outcomes) < 10_000:
+            self._dependency_outcomes[ref] = outcome
         self._ids[ref] = object_id
         return object_id
 
