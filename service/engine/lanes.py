@@ -3,8 +3,8 @@
 - ``slot()``: at most ``max_concurrency`` pushes talk to Dolibarr at once, whatever shop or resource they
   come from (one Dolibarr, one bound).
 - ``serial(name)``: one at a time per lane. Dolibarr hands out duplicate refs when orders, invoices or
-  payments are validated concurrently, and duplicate customer codes when thirdparties are created
-  concurrently (see the reference quirks), so those calls queue on their lane.
+  payments are validated concurrently (see the reference quirks), so those calls queue on their lane.
+  (Thirdparties race only with ``code_client: "auto"``, which ps2doli never sends, so they stay parallel.)
 - :class:`SingleFlight`: concurrent requests for the same key share one execution (a customer needed by 50
   orders at the same moment is created once).
 """
@@ -19,7 +19,7 @@ from typing import Generic, TypeVar
 T = TypeVar("T")
 K = TypeVar("K", bound=Hashable)
 
-SERIAL_LANES = ("thirdparty-create", "order-validate", "invoice-validate", "payment")
+SERIAL_LANES = ("order-validate", "invoice-validate", "payment")
 
 
 class Lanes:
