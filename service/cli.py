@@ -118,17 +118,25 @@ def _jobs(settings: Settings, shop: str | None, resource: str | None) -> list[tu
 
 
 def print_report(report: PassReport) -> None:
-    line = (
-        f"{report.shop:<10} {report.resource:<12} {report.outcome:<8} created {report.created:>5}  "
-        f"updated {report.updated:>5}  unchanged {report.unchanged:>5}  failed {report.failed:>4}  "
-        f"{report.seconds:6.2f}s"
-    )
+    if report.mode == "reconcile":
+        line = (
+            f"{report.shop:<10} {report.resource:<12} {report.outcome:<8} reconcile: retired {report.deleted:>5}  "
+            f"{report.seconds:6.2f}s"
+        )
+    else:
+        line = (
+            f"{report.shop:<10} {report.resource:<12} {report.outcome:<8} created {report.created:>5}  "
+            f"updated {report.updated:>5}  unchanged {report.unchanged:>5}  failed {report.failed:>4}  "
+            f"{report.seconds:6.2f}s" + (f"  ({report.mode})" if report.mode != "pass" else "")
+        )
     click.echo(line)
     if report.error:
         click.echo(f"    {report.error}")
 
 
 def exit_status(reports: list[PassReport]) -> int:
+    if any(r.outcome == "error" and r.error_kind == "config" for r in reports):
+        return EXIT_CONFIG
     if any(r.outcome == "error" for r in reports):
         return EXIT_UNREACHABLE
     if any(r.failed for r in reports):
@@ -154,6 +162,50 @@ async def sync(config: str | None, shop: str | None, resource: str | None) -> in
 
 @main.command()
 @config_option
+@click.option("--shop", default=None, help="only this shop")
+@click.option("--resource", default=None, help="only this resource")
+@click.option("--force", is_flag=True, help="apply even when the listing would retire most records at once")
+@handled
+async def reconcile(config: str | None, shop: str | None, resource: str | None, force: bool) -> int:
+    """Find what was deleted in the shop and apply each resource's on_delete policy (orders: report only)."""
+    from service.engine.reconcile import RECONCILE, Reconciler
+
+    settings = _load(config)
+    jobs = [(s, r) for s, r in _jobs(settings, shop, resource) if r in RECONCILE or resource]
+    async with wired(settings) as w:
+        reports = [await Reconciler(w.engine).run(s, r, force=force) for s, r in jobs]
+    for report in reports:
+        print_report(report)
+    if any(r.outcome == "refused" for r in reports):
+        return EXIT_FAILED_RECORDS
+    return exit_status(reports)
+
+
+@main.command()
+@config_option
+@click.option("--shop", default=None, help="only this shop")
+@click.option("--resource", default=None, help="only this resource")
+@handled
+async def sweep(config: str | None, shop: str | None, resource: str | None) -> int:
+    """Re-read every record of a resource and push what differs (what date_upd misses); moves no cursor."""
+    from service.engine.sweeps import Sweeper
+    from service.scheduler import SWEEPABLE
+
+    settings = _load(config)
+    jobs = [(s, r) for s, r in _jobs(settings, shop, resource) if r in SWEEPABLE or resource]
+    async with wired(settings) as w:
+        reports = []
+        for s, r in jobs:
+            if w.engine.stopping.is_set():
+                break
+            reports.append(await Sweeper(w.engine).run(s, r))
+    for report in reports:
+        print_report(report)
+    return exit_status(reports)
+
+
+@main.command()
+@config_option
 @click.option("--json", "as_json", is_flag=True, help="machine-readable output")
 @handled
 async def status(config: str | None, as_json: bool) -> int:
@@ -167,7 +219,11 @@ async def status(config: str | None, as_json: bool) -> int:
         cursors = await store.cursors()
         for shop in settings.shops:
             for resource in shop.resources:
-                run_ = await store.last_run(shop.name, resource)
+                run_ = await store.last_run_of(shop.name, resource, "pass")
+                maintenance = {
+                    mode: await store.last_run_of(shop.name, resource, mode)
+                    for mode in ("sweep", "reconcile")
+                }
                 cursor = cursors.get((shop.name, resource))
                 rows.append(
                     {
@@ -188,15 +244,29 @@ async def status(config: str | None, as_json: bool) -> int:
                             "failed": run_.failed,
                             "message": run_.message,
                         },
+                        **{
+                            f"last_{mode}": None
+                            if m is None
+                            else {
+                                "outcome": m.outcome,
+                                "started_at": m.started_at,
+                                "updated": m.updated,
+                                "failed": m.failed,
+                                "retired": m.deleted,
+                                "message": m.message,
+                            }
+                            for mode, m in maintenance.items()
+                        },
                     }
                 )
-            mapped = {
-                kind: await store.count_records(shop.name, kind)
-                for kind in ("category", "product", "thirdparty", "contact", "order", "invoice", "payment")
-            }
+            kinds = ("category", "product", "thirdparty", "contact", "order", "invoice", "payment")
+            mapped = {kind: await store.count_records(shop.name, kind) for kind in kinds}
+            # records gone from the shop (on_delete applied; orders: their disappearance reported)
+            gone = {kind: n for kind in kinds if (n := await store.count_deleted(shop.name, kind))}
             for row in rows:
                 if row["shop"] == shop.name:
                     row["mapped"] = mapped
+                    row["gone"] = gone
     finally:
         await store.close()
     if as_json:
@@ -211,6 +281,24 @@ async def status(config: str | None, as_json: bool) -> int:
             f"cursor {position:<28} failures {row['failures']:>4}  last {when} "
             f"{last['outcome'] if last else ''}"
         )
+        reconciled = row.get("last_reconcile")
+        if reconciled and (reconciled["retired"] or reconciled["outcome"] not in ("ok",)):
+            click.echo(
+                f"{'':<10} {'':<12} reconcile {reconciled['outcome']}: retired {reconciled['retired']}"
+                + (f" - {reconciled['message'][:300]}" if reconciled["message"] else "")
+            )
+    shops_gone = {row["shop"]: row["gone"] for row in rows if row.get("gone")}
+    for name, gone in shops_gone.items():
+        listed = ", ".join(f"{kind} {n}" for kind, n in gone.items())
+        click.echo(f"{name}: gone from the shop: {listed}")
+        if gone.get("order"):
+            click.echo(
+                f"{name}: {gone['order']} order(s) disappeared from the shop; they stay in Dolibarr "
+                "(see the reconcile lines above and the 'record.gone_from_shop' log events)"
+            )
+    waiting = sum(row["failures"] for row in rows)
+    if waiting:
+        click.echo(f"{waiting} record(s) wait in the failure queue: see 'ps2doli failures list'")
     return EXIT_OK
 
 

@@ -62,6 +62,8 @@ class PassReport:
     pages: int = 0
     outcome: str = "running"  # ok | partial | error | stopped
     error: str = ""
+    # with outcome "error": "config" (the admin must act: a refused key, a missing permission) or "transient"
+    error_kind: str = ""
     started: float = field(default_factory=time.monotonic)
     seconds: float = 0.0
 
@@ -202,10 +204,9 @@ class SyncEngine:
             error = exc if exc.where.shop else exc.at(shop=shop.name, resource=resource)
             report.outcome = "error"
             report.error = str(error)
+            report.error_kind = "config" if isinstance(exc, ConfigError) else "transient"
+            # a configuration error of one resource (e.g. the key may not read it) stops that resource only
             bound.error("pass.failed", error=str(error), kind=type(exc).__name__)
-            if isinstance(exc, ConfigError):
-                await self._finish(run_id, report)
-                raise error from exc
         finally:
             if report.outcome == "running":  # cancelled
                 report.outcome = "stopped"

@@ -73,7 +73,7 @@ class FaultPlan:
     only_methods: frozenset[str] | None = None
     only_paths: tuple[str, ...] = ()
     fail_next: int = 0
-    fail_next_kind: str = "error"  # error | reset | html | truncate | error_after | timeout
+    fail_next_kind: str = "error"  # error | reset | html | truncate | error_after | timeout | unauthorized
     down: bool = False  # every request answers 503 HTML (a side that is down)
     seed: int = 1
     rng: random.Random = field(default_factory=random.Random)
@@ -154,6 +154,15 @@ async def fault_middleware(request: web.Request, handler: Handler) -> web.Stream
         return web.Response(status=503, text=HTML_DOWN_PAGE, content_type="text/html")
     if kind == "error":
         return web.Response(status=500, text=HTML_ERROR_PAGE, content_type="text/html")
+    if kind == "unauthorized":  # a key that lost its permission, as PrestaShop and Apache answer it
+        return web.Response(
+            status=401,
+            text="401 Unauthorized",
+            content_type="text/html",
+            headers={
+                "WWW-Authenticate": 'Basic realm="Welcome to PrestaShop Webservice, please enter the authentication key as the login. No password required."'
+            },
+        )
     if kind == "reset":
         return _reset(request)
     if kind == "timeout":

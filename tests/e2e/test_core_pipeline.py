@@ -166,18 +166,29 @@ async def test_a_refused_key_stops_the_pass_with_a_configuration_error(
     data = sandbox.settings_data(tmp_path / "s.sqlite3", resources=("customers",))
     data["shops"][0]["api_key"] = "B" * 32
     from service.app import wired
-    from service.errors import ConfigError
     from service.settings import parse_settings
 
     async with wired(parse_settings(data, base_dir=tmp_path)) as w:
-        try:
-            await w.engine.run_pass("main", "customers")
-        except ConfigError as exc:
-            assert "B" * 32 not in str(exc)
-            assert "shop=main" in str(exc)
-        else:
-            raise AssertionError("a refused key must stop the pass")
+        report = await w.engine.run_pass("main", "customers")
+        assert report.outcome == "error" and report.error_kind == "config"
+        assert "B" * 32 not in report.error
+        assert "shop=main" in report.error
         assert await w.store.cursor("main", "customers") is None
+
+
+async def test_a_401_on_one_resource_stops_it_and_the_others_go_on(sandbox: Sandbox, tmp_path: Path) -> None:
+    state = tmp_path / "state.sqlite3"
+    sandbox.shop.faults.only_paths = ("/api/products",)
+    sandbox.shop.faults.fail_next = 1000
+    sandbox.shop.faults.fail_next_kind = "unauthorized"
+    reports = await sync_all(sandbox, state)
+    by_resource = {r.resource: r for r in reports}  # type: ignore[attr-defined]
+    assert by_resource["products"].outcome == "error" and by_resource["products"].error_kind == "config"
+    assert "resource=products" in by_resource["products"].error
+    assert by_resource["categories"].outcome == "ok" and by_resource["customers"].outcome == "ok"
+    assert by_resource["customers"].created > 0
+    async with engine_for(sandbox, state, resources=CATALOG) as w:
+        assert await w.store.cursor("main", "products") is None
 
 
 async def test_fault_plan_is_seeded() -> None:
