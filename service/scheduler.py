@@ -1,5 +1,8 @@
 """``ps2doli run``: one APScheduler interval job per enabled (shop, resource), until SIGTERM/SIGINT.
 
+Each (shop, resource) also gets a sweep job (``sweep_interval_s``: re-read everything, push what differs) and a
+reconcile job (``reconcile_interval_s``: deletions) when those intervals are set; all three share one lock.
+
 - ``max_instances=1`` and ``coalesce=True``: a slow pass is never overlapped by the next tick, and missed ticks
   collapse into one.
 - Jitter spreads the shops' polls so they do not all hit Dolibarr in the same second.
@@ -21,12 +24,17 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
 from service.engine.pipeline import PassReport, SyncEngine
+from service.engine.reconcile import RECONCILE, Reconciler
+from service.engine.streams import STREAMS
+from service.engine.sweeps import Sweeper
 from service.observe import Metrics, serve
 from service.settings import Settings
 
 log = structlog.get_logger("ps2doli.scheduler")
 
 MAX_PAUSE_S = 600.0
+# resources the generic sweep re-reads (the catalog's stock and combinations are sweeps by nature)
+SWEEPABLE = frozenset(STREAMS)
 
 
 @dataclass
@@ -62,36 +70,53 @@ class Service:
         self._stopped = asyncio.Event()
 
     def schedule(self) -> None:
+        """One interval job per enabled (shop, resource), plus its sweep and reconcile jobs when their intervals
+        are set. The first run of each comes one interval after the start (the first round runs every pass once
+        before)."""
         for shop in self.settings.shops:
             for resource in shop.enabled():
-                interval = shop.resources[resource].interval_s
-                self.scheduler.add_job(
-                    self._tick,
-                    IntervalTrigger(seconds=interval, jitter=max(1, interval // 10)),
-                    args=(shop.name, resource),
-                    id=f"{shop.name}:{resource}",
-                    name=f"sync {shop.name} {resource}",
-                    max_instances=1,
-                    coalesce=True,
-                    next_run_time=None,
-                    misfire_grace_time=interval,
-                )
+                settings = shop.resources[resource]
+                for mode, interval in (
+                    ("pass", settings.interval_s),
+                    ("sweep", settings.sweep_interval_s if resource in SWEEPABLE else 0),
+                    ("reconcile", settings.reconcile_interval_s if resource in RECONCILE else 0),
+                ):
+                    if interval <= 0:
+                        continue
+                    suffix = "" if mode == "pass" else f":{mode}"
+                    # no next_run_time: APScheduler 3 adds a job given next_run_time=None *paused* (it would
+                    # never run after the first round)
+                    self.scheduler.add_job(
+                        self._tick,
+                        IntervalTrigger(seconds=interval, jitter=max(1, interval // 10)),
+                        args=(shop.name, resource, mode),
+                        id=f"{shop.name}:{resource}{suffix}",
+                        name=f"{'sync' if mode == 'pass' else mode} {shop.name} {resource}",
+                        max_instances=1,
+                        coalesce=True,
+                        misfire_grace_time=interval,
+                    )
 
-    async def _tick(self, shop: str, resource: str) -> None:
+    async def _tick(self, shop: str, resource: str, mode: str = "pass") -> None:
         health = self.health[shop]
         if self.engine.stopping.is_set():
             return
         if time.monotonic() < health.paused_until:
-            log.info("pass.skipped_paused", shop=shop, resource=resource, error=health.last_error)
+            log.info("pass.skipped_paused", shop=shop, resource=resource, mode=mode, error=health.last_error)
             return
         try:
-            report = await self.engine.run_pass(shop, resource)
+            if mode == "sweep":
+                report = await Sweeper(self.engine).run(shop, resource)
+            elif mode == "reconcile":
+                report = await Reconciler(self.engine).run(shop, resource)
+            else:
+                report = await self.engine.run_pass(shop, resource)
         except Exception as exc:  # a ConfigError mid-run: keep the service up, report loudly
-            log.error("pass.crashed", shop=shop, resource=resource, error=str(exc))
-            report = PassReport(shop, resource, outcome="error", error=str(exc))
+            log.error("pass.crashed", shop=shop, resource=resource, mode=mode, error=str(exc))
+            report = PassReport(shop, resource, mode=mode, outcome="error", error=str(exc))
         self.metrics.observe(report)
         if report.outcome == "error":
-            log.warning("shop.paused", shop=shop, resource=resource, error=report.error)
+            log.warning("shop.paused", shop=shop, resource=resource, mode=mode, error=report.error)
         health.record(report, self.settings.retry.base_delay_s * 10)
 
     async def first_round(self) -> None:

@@ -69,6 +69,8 @@ class ResourceSettings:
     on_delete: str = "deactivate"
     # a full sweep (read every row with few fields, compare hashes) every N seconds; 0 = never
     sweep_interval_s: int = 0
+    # a reconcile pass (id-only listing vs the state: deletions, on_delete policy) every N seconds; 0 = never
+    reconcile_interval_s: int = 0
 
 
 @dataclass(frozen=True)
@@ -324,6 +326,10 @@ def _resources(shop: _Reader, catalog_only: bool) -> dict[str, ResourceSettings]
             interval_s=sub.int_("interval_s", DEFAULT_INTERVALS[name], minimum=1),
             on_delete=sub.str_("on_delete", on_delete_default, ("deactivate", "delete", "ignore")),
             sweep_interval_s=sub.int_("sweep_interval_s", 3600 if name in ("products", "customers") else 0),
+            reconcile_interval_s=sub.int_(
+                "reconcile_interval_s",
+                3600 if name in ("categories", "products", "customers", "orders") else 0,
+            ),
         )
         sub.finish()
     unknown = sorted(set(table.data) - set(ALL_RESOURCES))

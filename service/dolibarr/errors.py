@@ -17,6 +17,8 @@ Every rule was written against an answer captured from Dolibarr 20.0.2 (``shared
 - ``DolibarrHasDetectedError`` HTML (database down) -> :class:`TransientError`, never echoing host or user.
 - 501 unknown route -> :class:`ConfigError` naming the route (module off or Dolibarr too old).
 - 503 stock movement of quantity 0 -> :class:`PermanentError` (the client never sends 0 anyway).
+- 409 "probably used", or a DELETE refused with ``ErrorRecordHasChildren`` -> :class:`ObjectInUse` (deactivate
+  instead).
 - 304 -> success (validate/close/settodraft: already in that state).
 - 429 (``Retry-After``), other 5xx, timeouts, resets -> :class:`TransientError`; but a non-idempotent write
   (POST) that gets a timeout, a reset or an unexplained 5xx -> :class:`AmbiguousWrite`.
@@ -493,6 +495,20 @@ def _in_use(a: Answer) -> SyncError:
     )
 
 
+_HAS_CHILDREN = re.compile(r"ErrorRecordHasChildren|ErrorRecordIsUsed|ErrorRecordHasAtLeastOneChildOfType")
+
+
+def _delete_refused(a: Answer) -> bool:
+    # DELETE /thirdparties/{id} of a customer with orders: 500 "Error when deleting thirdparty :
+    # ErrorRecordHasChildren" - the same refusal as the 409 "probably used" of products
+    return (
+        a.method == "DELETE"
+        and a.status is not None
+        and a.status >= 400
+        and bool(_HAS_CHILDREN.search(a.text))
+    )
+
+
 def _server_error_json(a: Answer) -> bool:
     return a.status is not None and a.status >= 500 and a.restler_error is not None
 
@@ -577,6 +593,7 @@ RULES: tuple[Rule, ...] = (
     Rule("5xx database busy (deadlock, lock wait, gone away)", _db_transient, _db_transient_error),
     Rule("5xx technical error HTML page", _technical_page, _technical_page_error),
     Rule("409 conflict (object in use)", _status(409), _in_use),
+    Rule("delete refused: the record has children (ErrorRecordHasChildren)", _delete_refused, _in_use),
     Rule("other 4xx (400 validation, 405, ...)", _client_error, _bad_request),
     Rule("5xx with Dolibarr's JSON error", _server_error_json, _server_error_json_build),
     Rule("5xx without a classified body", _server_error, _server_error_build),

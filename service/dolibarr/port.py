@@ -100,6 +100,10 @@ class DolibarrPort(Protocol):
 
     async def unlink_category(self, category_id: int, kind: ObjectKind, object_id: int) -> None: ...
 
+    async def category_objects(self, category_id: int, kind: ObjectKind) -> set[int]:
+        """The ids of the objects of ``kind`` linked to a category (empty when the category is gone)."""
+        ...
+
     # -- variants ---------------------------------------------------------------------------------------
     async def create_variant(
         self, parent_id: int, features: tuple[tuple[str, str], ...], payload: Payload, ids: Ids

@@ -1106,6 +1106,24 @@ class DolibarrRestClient:
                 f"a Dolibarr {kind} cannot be put in a category", where=self._where(kind, object_id)
             ) from None
 
+    async def category_objects(self, category_id: int, kind: ObjectKind) -> set[int]:
+        object_type = self._category_type(kind, category_id)
+        try:
+            rows = self._list(
+                await self._call(
+                    "GET",
+                    f"/categories/{category_id}/objects",
+                    kind="category",
+                    record_id=category_id,
+                    params={"type": object_type},
+                ),
+                self._where("category", category_id),
+                "category objects",
+            )
+        except NotFound:
+            return set()
+        return {_int(r.get("id")) for r in rows}
+
     # ---------------------------------------------------------------------------------------- variants
 
     async def _attribute_id(self, label: str) -> int:

@@ -1080,6 +1080,9 @@ class DolibarrSoapClient:
     async def unlink_category(self, category_id: int, kind: ObjectKind, object_id: int) -> None:
         raise self._unsupported("unlink objects from categories")
 
+    async def category_objects(self, category_id: int, kind: ObjectKind) -> set[int]:
+        raise self._unsupported("list the objects of a category")
+
     # ------------------------------------------------------------------------------------------ variants
     async def create_variant(
         self, parent_id: int, features: tuple[tuple[str, str], ...], payload: Payload, ids: Ids

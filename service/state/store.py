@@ -244,6 +244,23 @@ class StateStore:
             )
         return int(row[0]) if row else 0
 
+    async def count_deleted(self, shop: str, kind: str | None = None) -> int:
+        """Records gone from the shop (the deletion policy was applied, or an order's disappearance reported)."""
+        sql = "SELECT COUNT(*) FROM records WHERE shop=? AND deleted=1"
+        params: tuple[str, ...] = (shop,)
+        if kind is not None:
+            sql += " AND kind=?"
+            params = (shop, kind)
+        row = await self._fetchone(sql, params)
+        return int(row[0]) if row else 0
+
+    async def last_run_of(self, shop: str, resource: str, mode: str) -> Run | None:
+        row = await self._fetchone(
+            "SELECT * FROM runs WHERE shop=? AND resource=? AND mode=? ORDER BY id DESC LIMIT 1",
+            (shop, resource, mode),
+        )
+        return Run(**{k: row[k] for k in row.keys()}) if row else None  # noqa: SIM118
+
     async def save_record(
         self,
         shop: str,

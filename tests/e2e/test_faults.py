@@ -1,0 +1,103 @@
+"""Transient faults over real sockets: a side down pauses the shop and the service resumes by itself; ambiguous
+writes are looked up before they are retried; faults on both sides never duplicate nor lose an object."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+
+from service.app import wired
+from service.dolibarr.model import ref_ext
+from service.sandbox.harness import Sandbox
+from service.scheduler import Service
+from tests.conftest import engine_for
+from tests.e2e.test_core_pipeline import expected_categories, expected_products, expected_thirdparties
+
+CATALOG = ("categories", "products", "customers")
+
+
+async def wait_until(predicate: Callable[[], bool], within_s: float = 30.0, what: str = "") -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within_s
+    while not predicate():
+        if loop.time() > deadline:
+            raise AssertionError(f"timed out waiting for {what or predicate}")
+        await asyncio.sleep(0.05)
+
+
+def thirdparty_name(sandbox: Sandbox, customer_id: int) -> str:
+    found = sandbox.dolibarr.find_one("thirdparties", ref_ext=ref_ext("main", "customer", customer_id))
+    return str(found["name"]) if found else ""
+
+
+async def test_the_service_polls_pauses_while_dolibarr_is_down_and_resumes_by_itself(
+    sandbox: Sandbox, tmp_path: Path
+) -> None:
+    """Regression: jobs were added with next_run_time=None, which APScheduler 3 reads as *paused*: the service
+    ran its first round and never polled again."""
+    settings = sandbox.settings(tmp_path / "s.sqlite3", resources=("customers",))
+    settings.shops[0].resources["customers"].__dict__.update(interval_s=1)  # frozen: test-only tweak
+    shop = sandbox.shop.data
+    customer = min(i for i, c in shop.table("customers").items() if not int(c.get("is_guest") or 0))
+    async with wired(settings) as w:
+        service = Service(settings, w.engine)
+        running = asyncio.create_task(service.run())
+        try:
+            expected = len(expected_thirdparties(sandbox))
+            await wait_until(lambda: len(sandbox.dolibarr.thirdparties) == expected, what="first round")
+
+            # a change is picked up by the interval job, not only by the first round
+            shop.advance(5)
+            shop.update("customers", customer, lastname="Polled")
+            await wait_until(lambda: "Polled" in thirdparty_name(sandbox, customer), what="a periodic pass")
+
+            # Dolibarr down: the shop pauses, the cursor stays
+            cursor = await w.store.cursor("main", "customers")
+            sandbox.dolibarr_faults.down = True
+            shop.advance(5)
+            shop.update("customers", customer, lastname="WhileDown")
+            health = service.health["main"]
+            await wait_until(lambda: health.failures >= 2, what="passes failing while Dolibarr is down")
+            assert health.paused_until > 0 and "503" in health.last_error
+            assert await w.store.cursor("main", "customers") == cursor
+            assert "WhileDown" not in thirdparty_name(sandbox, customer)
+
+            # back up: the service resumes by itself and catches up
+            sandbox.dolibarr_faults.down = False
+            await wait_until(lambda: "WhileDown" in thirdparty_name(sandbox, customer), what="resume")
+            await wait_until(lambda: health.failures == 0, what="health reset")
+            assert await w.store.cursor("main", "customers") != cursor
+        finally:
+            service.request_stop()
+            assert await asyncio.wait_for(running, 30) == 0
+
+
+async def test_ambiguous_creates_are_looked_up_by_ref_ext_and_never_duplicated(
+    sandbox: Sandbox, tmp_path: Path
+) -> None:
+    """error_after: Dolibarr stores the object, then the answer is lost (502 or a reset)."""
+    faults = sandbox.dolibarr_faults
+    faults.error_after_rate = 0.3
+    faults.only_methods = frozenset({"POST"})
+    faults.seed = 11
+    faults.rng.seed(11)
+    state = tmp_path / "s.sqlite3"
+    reports = []
+    for _ in range(8):  # passes until everything is in (an ambiguous create may fail its pass after retries)
+        async with engine_for(sandbox, state, resources=CATALOG) as w:
+            reports = [await w.engine.run_pass("main", r) for r in CATALOG]
+        if all(r.outcome == "ok" for r in reports):
+            break
+    assert all(r.outcome == "ok" for r in reports), [r.error for r in reports]
+    assert faults.injected["error_after"] > 5, faults.injected
+    data = sandbox.dolibarr
+    for kind, expected in (
+        ("categories", expected_categories(sandbox.shop.data)),
+        ("products", expected_products(sandbox.shop.data)),
+        ("thirdparties", expected_thirdparties(sandbox)),
+    ):
+        counts = Counter(str(row.get("ref_ext") or "") for row in data.table(kind).values())
+        assert set(counts) == expected, kind
+        assert max(counts.values()) == 1, [k for k, n in counts.items() if n > 1]
