@@ -21,7 +21,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from service.errors import ConfigError
 
 # Resources a shop can sync, in dependency order (parents first). The scheduler runs one job per enabled one.
-CATALOG_RESOURCES: Final = ("categories", "products", "combinations", "stock", "customers")
+CATALOG_RESOURCES: Final = ("categories", "products", "combinations", "stock", "images", "customers")
 ORDER_RESOURCES: Final = ("orders",)
 ALL_RESOURCES: Final = CATALOG_RESOURCES + ORDER_RESOURCES
 
@@ -30,6 +30,7 @@ DEFAULT_INTERVALS: Final[Mapping[str, int]] = {
     "products": 60,
     "combinations": 900,
     "stock": 120,
+    "images": 86400,  # the images check: every image downloaded and compared (see docs/catalog.md)
     "customers": 60,
     "orders": 30,
 }

@@ -73,8 +73,41 @@ class ProductPayload:
     # variants mode: the parent product and the (attribute label, value label) pairs of this child
     variant_of: Ref | None = None
     variant_features: tuple[tuple[str, str], ...] = ()
+    # variants mode: the combination's impacts on the parent's price (tax excluded) and weight, kept on
+    # Dolibarr's combination too (Dolibarr computes a child's price from them whenever the parent is saved)
+    variant_price_impact: Decimal = Decimal("0")
+    variant_weight_impact: Decimal = Decimal("0")
+    # the ref is the shop's own reference and ``catalog.shared_refs`` is on: a product of another shop (or one
+    # made in Dolibarr) holding the same ref is this product too
+    ref_shared: bool = False
 
     kind: ObjectKind = field(default="product", init=False)
+
+
+@dataclass(frozen=True)
+class StockPayload:
+    """The shop's quantity of one product (or combination) in one Dolibarr warehouse: the writer moves the
+    difference between it and Dolibarr's real stock (``service/engine/catalog_writer.py``)."""
+
+    ref_ext: str  # ps-{shop}-stock-{id of the stock_available row}
+    product: Ref
+    warehouse_id: int
+    quantity: Decimal
+
+    kind: str = field(default="stock", init=False)
+
+
+@dataclass(frozen=True)
+class ImagesPayload:
+    """The images a Dolibarr product carries as attached files: (shop image id, file name) pairs, read from
+    the shop product ``id_product`` (``service/engine/catalog_writer.py``)."""
+
+    ref_ext: str  # ps-{shop}-images-{product key}
+    product: Ref
+    id_product: int
+    images: tuple[tuple[int, str], ...] = ()
+
+    kind: str = field(default="images", init=False)
 
 
 @dataclass(frozen=True)
@@ -218,5 +251,7 @@ def dependencies(payload: Any) -> list[Ref]:
         refs += [line.product for line in payload.lines if line.product is not None]
     elif isinstance(payload, PaymentPayload):
         refs.append(payload.invoice)
+    elif isinstance(payload, StockPayload | ImagesPayload):
+        refs.append(payload.product)
     seen: set[Ref] = set()
     return [r for r in refs if not (r in seen or seen.add(r))]  # type: ignore[func-returns-value]

@@ -112,6 +112,11 @@ class DolibarrPort(Protocol):
         and give the child its own ref_ext. Never called twice for one combination: update the child instead."""
         ...
 
+    async def update_variant(self, parent_id: int, child_id: int, payload: Payload, ids: Ids) -> None:
+        """Set the price and weight impacts of the combination behind ``child_id`` (Dolibarr computes the
+        child's price and weight from them whenever the parent is saved). Never re-posts the feature set."""
+        ...
+
     # -- documents (orders, invoices) ---------------------------------------------------------------------
     async def document_lines(self, kind: DocumentKind, doc_id: int) -> list[dict[str, Any]]: ...
 

@@ -40,7 +40,14 @@ import aiohttp
 import structlog
 import yarl
 
-from service.dolibarr.errors import IDEMPOTENT_METHODS, CategoryAlreadyExists, classify, read_body, redact
+from service.dolibarr.errors import (
+    IDEMPOTENT_METHODS,
+    CategoryAlreadyExists,
+    RefAlreadyExists,
+    classify,
+    read_body,
+    redact,
+)
 from service.dolibarr.model import (
     CategoryPayload,
     ContactPayload,
@@ -433,6 +440,11 @@ class DolibarrRestClient:
         self._attributes: dict[str, int] | None = None
         self._attribute_values: dict[int, dict[str, int]] = {}
         self._attribute_value_refs: dict[int, set[str]] = {}
+        # variant attributes and values are created once: concurrent variants of one product would each see
+        # "Size" missing and post it, and all but one would fail on the duplicate ref
+        self._features_lock = asyncio.Lock()
+        # one create at a time per product ref: a variant's ref is checked, then posted (see create_variant)
+        self._ref_locks: dict[str, asyncio.Lock] = {}
         if not settings.verify_tls:
             log.warning("dolibarr_tls_verification_off", url=self._base)
         elif self._base.startswith("http://"):
@@ -756,7 +768,8 @@ class DolibarrRestClient:
             if payload.variant_of is not None:
                 parent = self._ref_id(ids, payload.variant_of, payload)
                 return await self.create_variant(parent, payload.variant_features, payload, ids)
-            return await self._post_new("product", "/products", product_body(payload), payload.ref_ext)
+            async with self._ref_lock(payload.ref):
+                return await self._post_new("product", "/products", product_body(payload), payload.ref_ext)
         if isinstance(payload, ThirdpartyPayload):
             country = await self._country_id(payload.country_code, payload.ref_ext)
             return await self._post_new(
@@ -1211,30 +1224,84 @@ class DolibarrRestClient:
         if not features:
             raise PermanentError("a variant needs at least one (attribute, value) feature", where=where)
         feature_ids: dict[str, int] = {}
-        for attribute, value in features:
-            attribute_id = await self._attribute_id(attribute)
-            feature_ids[str(attribute_id)] = await self._attribute_value_id(attribute_id, value)
+        async with self._features_lock:
+            for attribute, value in features:
+                attribute_id = await self._attribute_id(attribute)
+                feature_ids[str(attribute_id)] = await self._attribute_value_id(attribute_id, value)
         child_id = await self._existing_combination(parent_id, feature_ids, payload.ref_ext)
         if child_id is None:
+            async with self._ref_lock(payload.ref):
+                child_id = await self._post_variant(parent_id, feature_ids, payload)
+        # Dolibarr 20.0.2 copies the parent's ref_ext onto the child: give the child its own (see quirks).
+        await self._put("product", child_id, product_body(payload, update=True))
+        return child_id
+
+    def _ref_lock(self, ref: str) -> asyncio.Lock:
+        return self._ref_locks.setdefault(" ".join(ref.split()).casefold(), asyncio.Lock())
+
+    async def _post_variant(
+        self, parent_id: int, feature_ids: dict[str, int], payload: ProductPayload
+    ) -> int:
+        where = self._where("product", payload.ref_ext)
+        if payload.ref and await self.find_product_by_ref(payload.ref) is not None:
+            # createProductCombination takes the product holding this ref as the new child (20.x), or fails
+            # with a bare 500: the ref is taken, the engine picks the next one
+            raise RefAlreadyExists(
+                f"the ref {payload.ref!r} is already used by another Dolibarr product", where=where
+            )
+        if payload.variant_price_impact or payload.variant_weight_impact:
+            price_impact = payload.variant_price_impact
+            weight_impact = payload.variant_weight_impact
+        else:
             parent = await self.get("product", parent_id)
             price_impact = payload.price - _dec(parent.get("price"))
             weight_impact = (
                 payload.weight - _dec(parent.get("weight")) if payload.weight is not None else Decimal(0)
             )
-            body = {
-                "weight_impact": _qty(weight_impact),
-                "price_impact": _qty(price_impact),
-                "price_impact_is_percent": False,
-                "features": feature_ids,
-                "reference": payload.ref,
-                "ref_ext": payload.ref_ext,
-            }
-            child_id = await self._post_new(
-                "product", f"/products/{parent_id}/variants", body, payload.ref_ext
+        body = {
+            "weight_impact": _qty(weight_impact),
+            "price_impact": _qty(price_impact),
+            "price_impact_is_percent": False,
+            "features": feature_ids,
+            "reference": payload.ref,
+            "ref_ext": payload.ref_ext,
+        }
+        return await self._post_new("product", f"/products/{parent_id}/variants", body, payload.ref_ext)
+
+    async def update_variant(self, parent_id: int, child_id: int, payload: Payload, ids: Ids) -> None:
+        """``PUT /products/variants/{combination}`` with the impacts: ``ProductCombination::update`` then
+        computes the child's price and weight again from the parent's (``updateProperties``), as every save of
+        the parent does. The combination is found in the parent's variant list by its child."""
+        if not isinstance(payload, ProductPayload):
+            raise PermanentError("a variant needs a product payload", where=self._where("product", parent_id))
+        try:
+            rows = self._list(
+                await self._call(
+                    "GET", f"/products/{parent_id}/variants", kind="product", record_id=parent_id
+                ),
+                self._where("product", parent_id),
+                "variants",
             )
-        # Dolibarr 20.0.2 copies the parent's ref_ext onto the child: give the child its own (see quirks).
-        await self._put("product", child_id, product_body(payload, update=True))
-        return child_id
+        except NotFound:
+            rows = []
+        combination = next((r for r in rows if _int(r.get("fk_product_child")) == child_id), None)
+        if combination is None:
+            raise PermanentError(
+                f"product {child_id} is not a variant of product {parent_id} in Dolibarr",
+                where=self._where("product", payload.ref_ext),
+            )
+        body = {
+            "variation_price": _money(payload.variant_price_impact),
+            "variation_price_percentage": 0,
+            "variation_weight": _money(payload.variant_weight_impact),
+        }
+        await self._call(
+            "PUT",
+            f"/products/variants/{_int(combination.get('id'))}",
+            kind="product",
+            record_id=payload.ref_ext,
+            body=body,
+        )
 
     # --------------------------------------------------------------------------------------- documents
 

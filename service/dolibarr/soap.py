@@ -1089,6 +1089,9 @@ class DolibarrSoapClient:
     ) -> int:
         raise self._unsupported("create product variants", 'set catalog.combinations = "flat"')
 
+    async def update_variant(self, parent_id: int, child_id: int, payload: Payload, ids: Ids) -> None:
+        raise self._unsupported("update product variants", 'set catalog.combinations = "flat"')
+
     # ------------------------------------------------------------------------------------------ documents
     async def document_lines(self, kind: DocumentKind, doc_id: int) -> list[dict[str, Any]]:
         document = await self.get(kind, doc_id)

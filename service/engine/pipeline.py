@@ -24,6 +24,8 @@ import structlog
 
 from service.dolibarr.model import Ref, dependencies
 from service.dolibarr.port import DolibarrPort
+from service.engine.catalog_setup import CATALOG_SETUP_RESOURCES, prepare_catalog
+from service.engine.catalog_streams import CATALOG_STREAMS
 from service.engine.lanes import Lanes, SingleFlight
 from service.engine.readahead import read_ahead
 from service.engine.reference import ReferenceData
@@ -47,6 +49,14 @@ StreamFactory = Callable[[ShopSettings, PrestaShopClient], Stream]
 
 class DependencyFailed(PermanentError):
     """A record waits for another one that could not be pushed."""
+
+
+class SourceGone(PermanentError):
+    """A dependency to load is no longer in the shop (a product deleted since an order was placed)."""
+
+
+# pushes a payload type the ObjectWriter does not know (an order and everything that goes with it)
+Pusher = Callable[[ShopSettings, Item, RecordRow | None], Awaitable[Outcome]]
 
 
 @dataclass
@@ -101,13 +111,15 @@ class SyncEngine:
         self.lanes = Lanes(settings.dolibarr.max_concurrency)
         self.reference = ReferenceData()
         self.stopping = asyncio.Event()
-        self._streams: dict[str, StreamFactory] = dict(streams or STREAMS)
+        self._streams: dict[str, StreamFactory] = dict(streams or {**STREAMS, **CATALOG_STREAMS})
+        self._catalog_ready: set[str] = set()  # shops whose catalog setup was checked (catalog_setup.py)
         self._writers: dict[str, ObjectWriter] = {}
         self._flights: SingleFlight[Ref, int] = SingleFlight()
         self._ids: dict[Ref, int] = {}
         # outcomes of pushes made to satisfy a dependency, reported by the item's own pass when it comes
         self._dependency_outcomes: dict[Ref, Outcome] = {}
         self._pass_locks: dict[tuple[str, str], asyncio.Lock] = {}
+        self._pushers: dict[type, Pusher] = {}
         # kind token of a ref_ext (``product`` in ps-main-product-12) -> the stream that can load it
         self._loaders: dict[str, str] = {
             "category": "categories",
@@ -121,6 +133,10 @@ class SyncEngine:
         for token in loads:
             self._loaders[token] = resource
 
+    def register_pusher(self, payload_type: type, pusher: Pusher) -> None:
+        """Items whose payload is of ``payload_type`` are pushed by ``pusher`` instead of the ObjectWriter."""
+        self._pushers[payload_type] = pusher
+
     def stream(self, shop: ShopSettings, resource: str) -> Stream:
         try:
             factory = self._streams[resource]
@@ -133,6 +149,7 @@ class SyncEngine:
     def writer(self, shop: str) -> ObjectWriter:
         if shop not in self._writers:
             self._writers[shop] = ObjectWriter(shop, self.port, self.store, self.lanes)
+            self._writers[shop].source = self.clients.get(shop)  # image bytes (catalog_writer.py)
         return self._writers[shop]
 
     async def context(self, shop: ShopSettings) -> ShopContext:
@@ -142,6 +159,10 @@ class SyncEngine:
         )
         if not capabilities.categories and ctx.categories_enabled:
             ctx = dataclasses.replace(ctx, categories_enabled=False)
+        if not (capabilities.stock and capabilities.documents) and (ctx.stock_enabled or ctx.images_enabled):
+            ctx = dataclasses.replace(
+                ctx, stock_enabled=capabilities.stock, images_enabled=capabilities.documents
+            )
         return ctx
 
     def pass_lock(self, shop: str, resource: str) -> asyncio.Lock:
@@ -181,6 +202,9 @@ class SyncEngine:
                 report.outcome = "ok"
                 await self._finish(run_id, report)
                 return report
+            if resource in CATALOG_SETUP_RESOURCES and shop.name not in self._catalog_ready:
+                await prepare_catalog(self.port, self.writer(shop.name), self.store, shop, ctx)
+                self._catalog_ready.add(shop.name)
             stream = self.stream(shop, resource)
             await self._retry_failures(shop, stream, ctx, report)
             cursor = await self.store.cursor(shop.name, resource)
@@ -282,7 +306,17 @@ class SyncEngine:
         if transient is not None:
             raise transient
 
+    async def push_batch(self, shop: ShopSettings, resource: str, batch: Batch, report: PassReport) -> None:
+        """Push records read by another walk than the pass (a backfill), with the pass's rules."""
+        await self._push_batch(shop, resource, batch, report)
+
     async def _push_item(self, shop: ShopSettings, item: Item, known: RecordRow | None) -> Outcome:
+        pusher = self._pushers.get(type(item.payload))
+        if pusher is not None:
+            try:
+                return await pusher(shop, item, known)
+            except SyncError as exc:
+                raise exc.at(shop=shop.name, resource=item.resource, record_id=item.ps_id) from exc
         ids = await self._ensure_all(shop, dependencies(item.payload), item)
         ref = Ref(item.payload.kind, item.payload.ref_ext)
         outcomes: list[Outcome] = []
@@ -333,6 +367,18 @@ class SyncEngine:
             return row.dolibarr_id
         return await self._flights.run(ref, lambda: self._load_and_push(shop, ref))
 
+    async def ensure_item(self, shop: ShopSettings, item: Item) -> int:
+        """Like :meth:`ensure` for an object already read and mapped (an order's customer, its addresses):
+        its Dolibarr id, pushing it once (single-flight by its ``Ref``) when it is not synced yet."""
+        ref = Ref(item.payload.kind, item.payload.ref_ext)
+        if ref in self._ids:
+            return self._ids[ref]
+        row = await self.store.record_by_ref_ext(ref.kind, ref.ref_ext)
+        if row is not None and row.dolibarr_id:
+            self._ids[ref] = row.dolibarr_id
+            return row.dolibarr_id
+        return await self._flights.run(ref, lambda: self._push_loaded(shop, ref, item))
+
     async def _load_and_push(self, shop: ShopSettings, ref: Ref) -> int:
         token, ps_id = ps_id_of(ref, shop.name)
         resource = self._loaders.get(token)
@@ -344,8 +390,12 @@ class SyncEngine:
         batch = await stream.batch(records, ctx)
         item = next((i for i in batch.items if i.payload.ref_ext == ref.ref_ext), None)
         if item is None:
-            reason = str(batch.failures[0].error) if batch.failures else "not found in the shop"
-            raise PermanentError(f"{ref.ref_ext}: {reason}")
+            if batch.failures:
+                raise PermanentError(f"{ref.ref_ext}: {batch.failures[0].error}")
+            raise SourceGone(f"{ref.ref_ext}: not found in the shop")
+        return await self._push_loaded(shop, ref, item)
+
+    async def _push_loaded(self, shop: ShopSettings, ref: Ref, item: Item) -> int:
         ids = await self._ensure_all(shop, dependencies(item.payload), item)
         known = await self.store.record(shop.name, item.kind, item.ps_id)
         outcome, object_id = await self.writer(shop.name).push(item, known, ids)

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol
 
 from service.dolibarr.model import Ref
+from service.engine import catalog_read
 from service.engine.writer import Item
 from service.errors import SyncError
 from service.mapping import catalog, customers
@@ -152,28 +153,20 @@ class ProductStream(DateUpdStream):
     kind = "product"
 
     async def batch(self, records: Sequence[Record], ctx: ShopContext) -> Batch:
-        with_combinations = [
-            _id(r)
-            for r in records
-            if values.assoc_ids(r, "combinations") or str(r.get("product_type")) == "combinations"
-        ]
-        combos: dict[int, list[Record]] = {}
-        for start in range(0, len(with_combinations), 50):
-            chunk = with_combinations[start : start + 50]
-            for combination in await self.client.fetch(
-                "combinations", filters={"id_product": Filter.any_of(*chunk)}, display="full"
-            ):
-                combos.setdefault(values.as_int(combination.get("id_product")), []).append(combination)
+        # combinations with the ids the JSON output may lose, image sets: service/engine/catalog_read.py
+        records = await catalog_read.with_association_ids(self.client, self.resource, records, ("images",))
+        with_combinations = [_id(r) for r in records if catalog_read.has_combinations(r)]
+        combos = await catalog_read.combinations_of(self.client, with_combinations)
         batch = Batch()
         for record in records:
             try:
-                family = catalog.map_product_family(record, combos.get(_id(record), []), ctx)
+                family = catalog_read.family_items(self.resource, record, combos.get(_id(record), []), ctx)
             except MappingError as exc:
                 batch.failures.append(
                     RecordFailure(self.kind, str(record.get("id", "?")), exc, record_summary(record))
                 )
                 continue
-            batch.items.extend(Item(self.resource, self.kind, ps_id, p) for ps_id, p in family)
+            batch.items.extend(family)
         return batch
 
 

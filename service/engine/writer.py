@@ -27,10 +27,18 @@ from typing import Any
 import structlog
 
 from service.dolibarr.errors import RefAlreadyExists
-from service.dolibarr.model import ProductPayload, Ref, canonical, payload_hash
+from service.dolibarr.model import (
+    ImagesPayload,
+    ProductPayload,
+    Ref,
+    StockPayload,
+    ThirdpartyPayload,
+    canonical,
+    payload_hash,
+)
 from service.dolibarr.port import DolibarrPort, RemoteObject
 from service.engine.lanes import Lanes
-from service.errors import AmbiguousWrite, NotFound, PermanentError
+from service.errors import AmbiguousWrite, ConfigError, NotFound, PermanentError
 from service.mapping.catalog import numbered_ref
 from service.state.store import RecordRow, StateStore
 
@@ -38,6 +46,8 @@ log = structlog.get_logger("ps2doli.writer")
 
 AMBIGUOUS_RETRIES = 3
 MAX_REF_SUFFIX = 50
+# record kinds that are not Dolibarr objects with a ref_ext (pushed by service.engine.catalog_writer)
+SIDE_KINDS = frozenset({"stock", "images"})
 
 
 class Outcome(Enum):
@@ -64,7 +74,11 @@ def _sub_hashes(payload: Any) -> dict[str, str]:
     """Parts of a payload that are pushed by separate calls, hashed separately."""
     if isinstance(payload, ProductPayload):
         core = dataclasses.replace(payload, categories=())
-        return {"core": payload_hash(core), "categories": payload_hash(payload.categories)}
+        subs = {"core": payload_hash(core), "categories": payload_hash(payload.categories)}
+        if payload.variant_of is not None:
+            impacts = (payload.variant_price_impact, payload.variant_weight_impact)
+            subs["variant"] = payload_hash(impacts)
+        return subs
     return {"core": payload_hash(payload)}
 
 
@@ -77,10 +91,14 @@ class ObjectWriter:
         # ref_ext -> remote object, filled by a bulk lookup at the start of a pass (initial syncs)
         self.index: dict[str, RemoteObject] = {}
         self.indexed_kinds: set[str] = set()
+        # the shop's client (a PrestaShopClient), for what a payload names but does not carry: image bytes
+        self.source: Any = None
+        # (kind, ps_id) of products just attached to another shop's product (shared_refs)
+        self._shared: dict[tuple[str, str], bool] = {}
 
     async def load_index(self, kind: str) -> None:
         """Bulk lookup of every object of ``kind`` this shop owns in Dolibarr (one paged listing)."""
-        if kind in self.indexed_kinds:
+        if kind in self.indexed_kinds or kind in SIDE_KINDS:
             return
         found = await self.port.list_ref_ext(kind, f"ps-{self.shop}-")  # type: ignore[arg-type]
         self.index.update(found)
@@ -94,6 +112,10 @@ class ObjectWriter:
     async def push(self, item: Item, known: RecordRow | None, ids: Mapping[Ref, int]) -> tuple[Outcome, int]:
         """Create or update one object. Returns the outcome and the Dolibarr id. Raises the error family."""
         payload = item.payload
+        if isinstance(payload, StockPayload | ImagesPayload):
+            from service.engine.catalog_writer import push_side  # stock and image files
+
+            return await push_side(self, item, known, ids)
         digest = item.hash
         subs = _sub_hashes(payload)
         if known is not None and known.hash == digest and known.dolibarr_id and not known.deleted:
@@ -102,7 +124,13 @@ class ObjectWriter:
         if known is not None and known.dolibarr_id:
             object_id = known.dolibarr_id
             ref = known.ref
-            previous = json.loads(known.state or "{}").get("subs", {}) if known.state.startswith("{") else {}
+            state = json.loads(known.state or "{}") if known.state.startswith("{") else {}
+            previous = state.get("subs", {})
+            if state.get("shared") and isinstance(payload, ProductPayload) and not known.deleted:
+                # shared_refs: the product belongs to the shop that created it; this one adds its links only
+                await self._share(item, payload, object_id, ref, ids)
+                await self._commit(item, object_id, ref, digest, subs, shared=True)
+                return Outcome.UPDATED, object_id
             try:
                 ref = await self._update(item, object_id, ref, ids, previous, subs, known.deleted)
             except NotFound:
@@ -115,6 +143,8 @@ class ObjectWriter:
             return Outcome.UPDATED, object_id
 
         existing = await self._find(item.kind, payload.ref_ext)
+        if existing is None and isinstance(payload, ThirdpartyPayload) and payload.email:
+            existing = await self._thirdparty_by_email(payload)
         if existing is not None:
             ref = existing.ref or getattr(payload, "ref", "")
             await self._update(item, existing.id, ref, ids, {}, subs, False)
@@ -123,11 +153,42 @@ class ObjectWriter:
             return Outcome.UPDATED, existing.id
 
         object_id, ref = await self._create(item, ids)
-        await self._commit(item, object_id, ref, digest, subs)
+        shared = self._shared.pop((item.kind, item.ps_id), False)
+        await self._commit(item, object_id, ref, digest, subs, shared=shared)
         return Outcome.CREATED, object_id
 
-    async def _commit(self, item: Item, object_id: int, ref: str, digest: str, subs: dict[str, str]) -> None:
-        self.index[item.payload.ref_ext] = RemoteObject(id=object_id, ref=ref, ref_ext=item.payload.ref_ext)
+    async def _thirdparty_by_email(self, payload: ThirdpartyPayload) -> RemoteObject | None:
+        """Never two thirdparties for one customer: a thirdparty made in Dolibarr without ps2doli (no ref_ext of
+        a shop) carrying the customer's e-mail is adopted; two or more of them are ambiguous, a failure rather
+        than a guess."""
+        try:
+            async with self.lanes.slot():
+                found = await self.port.find_thirdparties_by_email(payload.email)
+        except ConfigError:
+            return None  # a backend that cannot look e-mails up (SOAP)
+        foreign = [t for t in found if not t.ref_ext.startswith("ps-")]
+        if len(foreign) > 1:
+            raise PermanentError(
+                f"Dolibarr already has {len(foreign)} thirdparties with the e-mail {payload.email!r} "
+                f"(ids {', '.join(str(t.id) for t in foreign)}) that ps2doli did not create: set the ref_ext "
+                f"of the right one to {payload.ref_ext} (or merge them) and retry"
+            )
+        if foreign:
+            log.info(
+                "dolibarr.thirdparty_matched_by_email",
+                shop=self.shop,
+                id=foreign[0].id,
+                ref_ext=payload.ref_ext,
+            )
+        return foreign[0] if foreign else None
+
+    async def _commit(
+        self, item: Item, object_id: int, ref: str, digest: str, subs: dict[str, str], *, shared: bool = False
+    ) -> None:
+        if not shared:
+            self.index[item.payload.ref_ext] = RemoteObject(
+                id=object_id, ref=ref, ref_ext=item.payload.ref_ext
+            )
         await self.store.save_record(
             self.shop,
             item.kind,
@@ -136,7 +197,7 @@ class ObjectWriter:
             ref_ext=item.payload.ref_ext,
             ref=ref,
             hash=digest,
-            state=json.dumps({"subs": subs}),
+            state=json.dumps({"subs": subs, "shared": True} if shared else {"subs": subs}),
         )
 
     # ------------------------------------------------------------------------------------------ create
@@ -152,9 +213,8 @@ class ObjectWriter:
         for attempt in range(AMBIGUOUS_RETRIES + 1):
             try:
                 async with self.lanes.slot():
-                    if item.kind == "thirdparty":
-                        async with self.lanes.serial("thirdparty-create"):
-                            return await self.port.create(payload, ids)
+                    # thirdparties are created in parallel: we never send code_client "auto", the only thing
+                    # that races (reference quirks: without it, 8 concurrent creates all succeed)
                     if isinstance(payload, ProductPayload) and payload.variant_of is not None:
                         parent_id = ids[payload.variant_of]
                         return await self.port.create_variant(
@@ -185,10 +245,25 @@ class ObjectWriter:
             candidate = numbered_ref(base, n)
             owner = await self.store.record_by_ref("product", candidate)
             if owner is not None and (owner.shop, owner.ps_id) != (self.shop, item.ps_id):
+                if n == 0 and payload.ref_shared and owner.shop != self.shop and owner.dolibarr_id:
+                    self._shared[(item.kind, item.ps_id)] = True
+                    return await self._share(item, payload, owner.dolibarr_id, candidate, ids)
                 continue  # one of ours already holds it (another product, or another shop)
             try:
                 object_id = await self._create_once(item, dataclasses.replace(payload, ref=candidate), ids)
             except RefAlreadyExists:
+                if n == 0 and payload.ref_shared:
+                    found = await self._shareable(candidate)
+                    if found is not None and found.ref_ext:
+                        self._shared[(item.kind, item.ps_id)] = True
+                        return await self._share(item, payload, found.id, candidate, ids)
+                    if found is not None:
+                        # made in Dolibarr, with the shop's reference: this shop takes it over
+                        log.info("dolibarr.ref_adopted", shop=self.shop, ps_id=item.ps_id, id=found.id)
+                        async with self.lanes.slot():
+                            await self.port.update(found.id, dataclasses.replace(payload, ref=candidate), ids)
+                        await self._sync_categories(found.id, payload.categories, ids, created=False)
+                        return found.id, candidate
                 continue
             if n:
                 log.info(
@@ -204,6 +279,32 @@ class ObjectWriter:
             f"product ref {base!r} and its {MAX_REF_SUFFIX} numbered alternatives are all taken in Dolibarr"
         )
 
+    async def _shareable(self, ref: str) -> RemoteObject | None:
+        """With ``shared_refs``: the Dolibarr product holding ``ref`` when it may be this product too - one
+        made in Dolibarr (no ref_ext) or one of another of our shops; never another product of this shop."""
+        found = await self.port.find_product_by_ref(ref)
+        if found is None:
+            return None
+        if found.ref_ext.startswith(f"ps-{self.shop}-"):
+            return None
+        if found.ref_ext and not (found.ref_ext.startswith("ps-") and "-product-" in found.ref_ext):
+            return None
+        return found
+
+    async def _share(
+        self, item: Item, payload: ProductPayload, object_id: int, ref: str, ids: Mapping[Ref, int]
+    ) -> tuple[int, str]:
+        """``shared_refs``: the same reference in two shops is one Dolibarr product. Its ref_ext stays the first
+        shop's; this shop's record points at it, and its categories are added (never removed: the other
+        shop's links are the other shop's)."""
+        log.info("dolibarr.ref_shared", shop=self.shop, ps_id=item.ps_id, ref=ref, id=object_id)
+        target = {ids[r] for r in payload.categories if r in ids}
+        async with self.lanes.slot():
+            current = await self.port.object_categories("product", object_id)
+            for category_id in sorted(target - current):
+                await self.port.link_category(category_id, "product", object_id)
+        return object_id, ref
+
     # ------------------------------------------------------------------------------------------ update
     async def _update(
         self,
@@ -218,6 +319,13 @@ class ObjectWriter:
         payload = item.payload
         if isinstance(payload, ProductPayload):
             ref = self._keep_ref(payload.ref, ref)
+            parent = payload.variant_of
+            changed = "variant" in subs and previous.get("variant") != subs["variant"]
+            if parent is not None and parent in ids and changed:
+                # the impacts live on Dolibarr's combination: every save of the parent recomputes the child
+                # from them (updateProperties), so they are set there, never by posting the features again
+                async with self.lanes.slot():
+                    await self.port.update_variant(ids[parent], object_id, payload, ids)
             if previous.get("core") != subs["core"] or reactivate:
                 async with self.lanes.slot():
                     await self.port.update(object_id, dataclasses.replace(payload, ref=ref), ids)

@@ -6,8 +6,16 @@ from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from typing import Any
 
-from service.dolibarr.model import CategoryPayload, ProductPayload, Ref, ref_ext
+from service.dolibarr.model import (
+    CategoryPayload,
+    ImagesPayload,
+    ProductPayload,
+    Ref,
+    StockPayload,
+    ref_ext,
+)
 from service.mapping.context import MappingError, ShopContext
+from service.mapping.text import html_to_text
 from service.prestashop import values
 
 Record = Mapping[str, Any]
@@ -15,9 +23,33 @@ Record = Mapping[str, Any]
 # Dolibarr's product ref column is varchar(128); PrestaShop allows 64 characters, so a suffix always fits.
 MAX_REF = 128
 
+# what a combination's mapping reads of the combination itself: the combinations sweep asks for these only
+COMBINATION_FIELDS: tuple[str, ...] = (
+    "id",
+    "id_product",
+    "reference",
+    "ean13",
+    "upc",
+    "isbn",
+    "price",
+    "weight",
+    "wholesale_price",
+)
+COMBINATION_ASSOCIATIONS: tuple[str, ...] = ("product_option_values", "images")
+# the ps_id of the shop's root category (``catalog.root_category``) in the records table
+ROOT_CATEGORY_ID = "root"
 
-def category_ref(ctx: ShopContext, category_id: int) -> Ref:
+
+def category_ref(ctx: ShopContext, category_id: int | str) -> Ref:
     return Ref("category", ref_ext(ctx.shop, "category", category_id))
+
+
+def root_category(ctx: ShopContext) -> CategoryPayload | None:
+    """The Dolibarr category every top-level shop category hangs under (``catalog.root_category``), if any."""
+    label = ctx.catalog.root_category.strip()
+    if not label:
+        return None
+    return CategoryPayload(ref_ext=category_ref(ctx, ROOT_CATEGORY_ID).ref_ext, label=label)
 
 
 def product_key(id_product: int, id_product_attribute: int = 0) -> str:
@@ -82,6 +114,8 @@ def map_category(record: Record, ctx: ShopContext) -> CategoryPayload | None:
         return None
     parent_id = _int(record, "id_parent")
     parent = None if parent_id in ctx.structural_categories else category_ref(ctx, parent_id)
+    if parent is None and root_category(ctx) is not None:
+        parent = category_ref(ctx, ROOT_CATEGORY_ID)
     label = _text(record, "name", ctx)
     if not label:
         raise MappingError("name", "a category needs a name in the shop's language")
@@ -136,10 +170,12 @@ def _barcode(record: Record) -> str:
 
 
 def _long_description(record: Record, ctx: ShopContext) -> tuple[tuple[str, str], ...]:
+    """The long description as readable text: Dolibarr strips HTML from every extrafield sent through REST
+    (see ``service/mapping/text.py``), so it is converted on purpose rather than mangled."""
     field = ctx.catalog.long_description_extrafield
     if not field:
         return ()
-    return ((field, _text(record, "description", ctx)),)
+    return ((field, html_to_text(_text(record, "description", ctx))),)
 
 
 def map_product(record: Record, ctx: ShopContext) -> ProductPayload:
@@ -170,6 +206,7 @@ def map_product(record: Record, ctx: ShopContext) -> ProductPayload:
         service=virtual,
         extrafields=_long_description(record, ctx),
         categories=_categories(record, ctx),
+        ref_shared=ctx.catalog.shared_refs and bool(reference.strip()),
     )
 
 
@@ -206,8 +243,10 @@ def map_combination(product: Record, combination: Record, ctx: ShopContext) -> P
         if reference.strip()
         else _fallback_combination_ref(ctx, parent, product, id_product, id_attribute)
     )
-    price = (parent.price or Decimal("0")) + (_decimal(combination, "price") or Decimal("0"))
-    weight = (parent.weight or Decimal("0")) + (_decimal(combination, "weight") or Decimal("0"))
+    price_impact = _decimal(combination, "price") or Decimal("0")
+    weight_impact = _decimal(combination, "weight") or Decimal("0")
+    price = (parent.price or Decimal("0")) + price_impact
+    weight = (parent.weight or Decimal("0")) + weight_impact
     wholesale = _positive_or_none(_decimal(combination, "wholesale_price", None)) or parent.cost_price
     barcode = _barcode(combination) or ""
     description = detail + ("\n" + parent.description if parent.description else "")
@@ -232,6 +271,9 @@ def map_combination(product: Record, combination: Record, ctx: ShopContext) -> P
         categories=parent.categories,
         variant_of=product_ref(ctx, id_product) if variants else None,
         variant_features=pairs if variants else (),
+        variant_price_impact=price_impact if variants else Decimal("0"),
+        variant_weight_impact=weight_impact if variants else Decimal("0"),
+        ref_shared=ctx.catalog.shared_refs and bool(reference.strip()),
     )
 
 
@@ -267,3 +309,90 @@ def map_product_family(
             (product_key(id_product, _int(combination, "id")), map_combination(product, combination, ctx))
         )
     return family
+
+
+# ------------------------------------------------------------------------------------------------ images
+
+
+def image_file_name(image_id: int) -> str:
+    """The name of a shop image attached to a Dolibarr product (PrestaShop serves its originals as JPEG)."""
+    return f"ps-image-{image_id}.jpg"
+
+
+def _image_ids(record: Record, name: str = "images") -> list[int] | None:
+    try:
+        ids = values.assoc_ids(record, name)
+    except ValueError as exc:
+        raise MappingError(f"associations.{name}", str(exc)) from None
+    return None if ids is None else list(dict.fromkeys(ids))
+
+
+def image_sets(
+    product: Record, combinations: Sequence[Record], ctx: ShopContext
+) -> list[tuple[str, ImagesPayload]]:
+    """The image files each Dolibarr product made from this shop product carries: ``[(ps_id, payload)]``.
+
+    A simple product (and a variants parent) carries every image of the product. A combination carries the
+    images associated with it; in ``flat`` mode a combination without images of its own carries the
+    product's (as the shop shows them), in ``variants`` mode it carries none (its parent has them). A set
+    the shop sent without ids (the ``[[null]]`` rendering, not resolved) is left out: nothing is removed on a
+    guess.
+    """
+    if not ctx.catalog.images or not ctx.images_enabled:
+        return []
+    id_product = _int(product, "id")
+    product_images = _image_ids(product)
+    if product_images is None:
+        return []
+
+    def payload(key: str, image_ids: Sequence[int]) -> tuple[str, ImagesPayload]:
+        return key, ImagesPayload(
+            ref_ext=ref_ext(ctx.shop, "images", key),
+            product=Ref("product", ref_ext(ctx.shop, "product", key)),
+            id_product=id_product,
+            images=tuple((i, image_file_name(i)) for i in image_ids),
+        )
+
+    if not combinations:
+        return [payload(product_key(id_product), product_images)]
+    out: list[tuple[str, ImagesPayload]] = []
+    variants = ctx.catalog.combinations == "variants"
+    if variants:
+        out.append(payload(product_key(id_product), product_images))
+    for combination in sorted(combinations, key=lambda c: _int(c, "id")):
+        own = _image_ids(combination)
+        if own is None:
+            continue
+        # only images of the product (an association to an image since deleted is ignored)
+        own = [i for i in own if i in product_images]
+        chosen = own if own or variants else product_images
+        out.append(payload(product_key(id_product, _int(combination, "id")), chosen))
+    return out
+
+
+# ------------------------------------------------------------------------------------------------- stock
+
+
+def map_stock(row: Record, ctx: ShopContext, *, with_combinations: frozenset[int]) -> StockPayload | None:
+    """One ``stock_availables`` row -> the quantity its Dolibarr product must have in the shop's warehouse.
+
+    None when stock is not mirrored (``warehouse_id`` 0, ``stock_mode = "off"``, a backend without stock), and
+    for the product-level row (``id_product_attribute`` 0) of a product with combinations: that row is the sum
+    of the combinations' rows, and there is no Dolibarr product for it (``flat``) or the parent holds no stock
+    of its own (``variants``).
+    """
+    catalog = ctx.catalog
+    if not catalog.warehouse_id or catalog.stock_mode == "off" or not ctx.stock_enabled:
+        return None
+    id_product = _int(row, "id_product")
+    id_attribute = _int(row, "id_product_attribute")
+    if not id_product:
+        raise MappingError("id_product", "a stock row without a product")
+    if not id_attribute and id_product in with_combinations:
+        return None
+    return StockPayload(
+        ref_ext=ref_ext(ctx.shop, "stock", _int(row, "id")),
+        product=product_ref(ctx, id_product, id_attribute),
+        warehouse_id=catalog.warehouse_id,
+        quantity=Decimal(_int(row, "quantity")),
+    )

@@ -47,6 +47,8 @@ class ShopContext:
     orders: OrderSettings = OrderSettings()
     # id_tax_rules_group -> VAT rate for the configured country
     tax_rates: Mapping[int, Decimal] = field(default_factory=dict)
+    # id_tax -> rate (what an order line's ``taxes`` association names)
+    tax_by_id: Mapping[int, Decimal] = field(default_factory=dict)
     # id_country -> ISO code
     countries: Mapping[int, str] = field(default_factory=dict)
     # id of a product_option_value -> (attribute group name, value name)
@@ -60,3 +62,5 @@ class ShopContext:
     main_currency: str = "EUR"
     # what the Dolibarr backend can hold (the SOAP backend has no categories, stock, variants...)
     categories_enabled: bool = True
+    stock_enabled: bool = True
+    images_enabled: bool = True  # files attached to products

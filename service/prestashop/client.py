@@ -58,6 +58,9 @@ ZERO_DATE = "0000-00-00 00:00:00"
 END_OF_TIME = "9999-12-31 23:59:59"
 
 _NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
+# a display entry: a field, or an association with its fields (``images[id]``, WebserviceRequest::
+# parseDisplayFields)
+_DISPLAY_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*(\[[A-Za-z][A-Za-z0-9_]*(,[A-Za-z][A-Za-z0-9_]*)*\])?$")
 _SORT = re.compile(r"^([A-Za-z][A-Za-z0-9_]*)_(ASC|DESC)$")
 _FORBIDDEN = re.compile(r"[\[\]|,\x00-\x1f\x7f]")
 _FORBIDDEN_LIKE = re.compile(r"[\[\]\x00-\x1f\x7f]")
@@ -420,8 +423,8 @@ class PrestaShopClient:
                         f'display must be "full", a non-empty tuple of field names or None: {display!r}'
                     )
                 for name in display:
-                    if not _NAME.match(name):
-                        raise ValueError(f"display: {name!r} is not a field name")
+                    if not _DISPLAY_NAME.match(name):
+                        raise ValueError(f"display: {name!r} is not a field name (or association[fields])")
                 params.append(("display", "[" + ",".join(display) + "]"))
         uses_date = date_filter
         for name, flt in (filters or {}).items():

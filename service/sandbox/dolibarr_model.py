@@ -631,8 +631,11 @@ class DolibarrData(SalesMixin, DocumentsMixin):
         return p
 
     def update_product(self, pid: int, body: dict[str, Any]) -> Obj:
-        self.product(pid)
+        before = dict(self.product(pid))
         self._apply_product(pid, body)
+        # Product::update ends with updateProperties() on every variant of a parent (product.class.php)
+        for cid in self.combinations.ids_by("fk_product_parent", str(pid)):
+            self.update_variant_properties(cid, parent_before=before)
         out = self.product_out(pid)
         p = self.products[pid]
         if any(k in body for k in ("price", "price_ttc", "tva_tx", "price_base_type")):
@@ -964,6 +967,66 @@ class DolibarrData(SalesMixin, DocumentsMixin):
             comb["_features"] = fkey
             self.combinations.add(comb_id, comb)
         return cid
+
+    def update_variant(self, comb_id: int, body: dict[str, Any]) -> int:
+        """``PUT /products/variants/{id}`` (api_products putVariant): the combination's own fields
+        (``variation_price``, ``variation_price_percentage``, ``variation_weight``, ``variation_ref_ext``) are
+        set, then ``ProductCombination::update`` calls ``updateProperties()``: the child's price and weight are
+        computed again from the parent's. Answers 1."""
+        comb = self.combinations.get(comb_id)
+        if comb is None:
+            # fetch() fails, update() then writes nothing: the API answers its 500
+            raise DolibarrError(500, "Error editing variant", "api_products.class.php:1790")
+        fields: dict[str, Any] = {}
+        for key, value in body.items():
+            if key == "variation_price":
+                fields[key] = s8(dec(value))
+            elif key == "variation_weight":
+                fields[key] = sfloat(dec(value))
+            elif key == "variation_price_percentage":
+                fields[key] = "1" if value not in (None, "", 0, "0", False, "false") else "0"
+            elif key == "variation_ref_ext":
+                fields[key] = alphanohtml(value) or ""
+        self.combinations.update_obj(comb_id, **fields)
+        self.update_variant_properties(comb_id)
+        return 1
+
+    def update_variant_properties(self, comb_id: int, *, parent_before: Obj | None = None) -> None:
+        """``ProductCombination::updateProperties($parent)``: the child takes the parent's weight (plus the
+        combination's weight impact), price (plus the price impact, or times 1 + impact/100) and VAT rate, and
+        the parent's status when the parent's status has just changed. The child's label is left alone once it
+        differs from the parent's."""
+        comb = self.combinations[comb_id]
+        parent = self.products.get(_int(comb["fk_product_parent"]))
+        child_id = _int(comb["fk_product_child"])
+        child = self.products.get(child_id)
+        if parent is None or child is None:
+            return
+        fields: dict[str, Any] = {}
+        weight = dec(parent["weight"]) if parent["weight"] is not None else Decimal(0)
+        impact_w = dec(comb["variation_weight"])
+        if parent["weight"] is not None or impact_w:
+            fields["weight"] = sfloat(weight + impact_w)
+        fields["weight_units"] = parent["weight_units"]
+        if parent_before is not None:
+            for key in ("status", "status_buy"):
+                if parent[key] != parent_before.get(key):
+                    fields[key] = parent[key]
+        price = dec(parent["price"])
+        impact = dec(comb["variation_price"])
+        if comb["variation_price_percentage"] not in ("0", 0, None, ""):
+            price = price * (1 + impact / 100) if price else price
+        else:
+            price = price + impact
+        tva = dec(parent["tva_tx"])
+        fields.update(
+            price=s8(mu(price)),
+            price_ttc=s8(mu(mu(price) * (1 + tva / 100))),
+            price_base_type="HT",
+            tva_tx=s4(tva),
+            date_modification=sql_datetime(self.now()),
+        )
+        self.products.update_obj(child_id, **fields)
 
     def variants_of(self, parent_id: int) -> list[Obj]:
         self.product(parent_id)

@@ -674,6 +674,9 @@ class DolibarrSim:
         async def pr_add_variant(ctx: Ctx, id: str) -> Any:
             return d.create_variant(int(id), ctx.body)
 
+        async def pr_put_variant(ctx: Ctx, id: str) -> Any:
+            return d.update_variant(int(id), ctx.body)
+
         r("GET", "products", pr_list)
         r("POST", "products", pr_create)
         r("GET", "products/{id}", pr_get)
@@ -686,6 +689,7 @@ class DolibarrSim:
         r("GET", "products/{id}/stock", pr_stock)
         r("GET", "products/{id}/variants", pr_variants)
         r("POST", "products/{id}/variants", pr_add_variant)
+        r("PUT", "products/variants/{id}", pr_put_variant)
 
         async def at_list(ctx: Ctx) -> Any:
             return self.list_rows(

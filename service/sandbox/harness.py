@@ -117,11 +117,16 @@ async def start_sandbox(
     *,
     dolibarr: DolibarrData | None = None,
     dolibarr_options: dolibarr_sim.DolibarrSimOptions | None = None,
+    php8_null_associations: bool = False,
 ) -> Sandbox:
-    """Start one PrestaShop simulator per shop and one Dolibarr simulator."""
+    """Start one PrestaShop simulator per shop and one Dolibarr simulator. ``php8_null_associations``: the
+    shops render id-only associations as ``[[null]]`` (1.7.8.8 on PHP 8)."""
     started: dict[str, SandboxShop] = {}
     for name, data in shops.items():
-        server = await start_app(prestashop_sim.create_app(data, key=prestashop_sim.DEFAULT_KEY))
+        app = prestashop_sim.create_app(
+            data, key=prestashop_sim.DEFAULT_KEY, php8_null_associations=php8_null_associations
+        )
+        server = await start_app(app)
         started[name] = SandboxShop(name, data, server, prestashop_sim.DEFAULT_KEY)
     options = dolibarr_options or dolibarr_sim.DolibarrSimOptions(bad_key_delay_s=0.0)
     model = dolibarr if dolibarr is not None else DolibarrData()

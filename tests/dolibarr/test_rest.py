@@ -683,6 +683,10 @@ async def test_variant_creates_attribute_value_and_own_ref_ext(
     fake.on("POST", r"/products/attributes/2/values", captured("products.attributes.values.create"))
     fake.on("GET", r"/products/7/variants", {"error": {"code": 404, "message": "Not Found: none"}}, 404)
     fake.on("GET", r"/products/7", captured("products.get"))
+    # the child's ref is free (createProductCombination would adopt a product holding it)
+    fake.on(
+        "GET", r"/products/ref/.+", {"error": {"code": 404, "message": "Not Found: Product not found"}}, 404
+    )
     fake.on("POST", r"/products/7/variants", captured("products.variants.create"))
     fake.on("PUT", r"/products/10", captured("products.get_variant_child"))
     child = ProductPayload(
