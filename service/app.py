@@ -8,6 +8,7 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 
 from service.dolibarr.port import DolibarrPort
+from service.engine.orders import install as install_orders
 from service.engine.pipeline import Progress, SyncEngine
 from service.prestashop.client import PrestaShopClient
 from service.settings import Settings
@@ -46,4 +47,5 @@ async def wired(settings: Settings, *, progress: Progress | None = None) -> Asyn
             stack.push_async_callback(client.close)
             clients[shop.name] = client
         engine = SyncEngine(settings, store, port, clients, progress=progress)
+        install_orders(engine)
         yield Wired(settings, store, port, clients, engine)

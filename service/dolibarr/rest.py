@@ -1434,6 +1434,8 @@ class DolibarrRestClient:
             return
         if kind == "order":
             if current == ORDER_CANCELED:
+                if status == "cancelled":
+                    return  # cancelled by hand in Dolibarr, as the error below asks
                 raise PermanentError(
                     "the order is cancelled in Dolibarr; it cannot change status", where=where
                 )
@@ -1455,6 +1457,8 @@ class DolibarrRestClient:
             return
         # invoices
         if current == INVOICE_ABANDONED:
+            if status == "cancelled":
+                return
             raise PermanentError("the invoice is abandoned in Dolibarr; it cannot change status", where=where)
         if status == "cancelled":
             raise PermanentError(

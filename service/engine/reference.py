@@ -145,6 +145,7 @@ class ReferenceData:
             catalog=shop.catalog,
             orders=shop.orders,
             tax_rates=tax_rates,
+            tax_by_id={tid: rate.normalize() if rate else Decimal("0") for tid, rate in rates.items()},
             countries=countries,
             option_values=option_values,
             order_states=states,

@@ -55,6 +55,10 @@ def _err(status: int, message: str, source: str, **kw: Any) -> DolibarrError:
     return DolibarrError(status, message, source, **kw)
 
 
+def success_body(message: str) -> dict[str, Any]:
+    return {"success": {"code": 200, "message": message}}
+
+
 def calc_line(
     qty: Decimal, pu: Decimal, remise: Decimal, tva: Decimal, base: str
 ) -> tuple[Decimal, Decimal, Decimal, Decimal]:
@@ -73,6 +77,7 @@ class SalesMixin:
     if TYPE_CHECKING:
         products: Table
         thirdparties: Table
+        contacts: Table
         warehouses: Table
         bank_accounts: Table
         bank_lines: list[dict[str, Any]]
@@ -359,7 +364,7 @@ class SalesMixin:
         out["online_payment_url"] = self._payment_url("order", str(o["ref"]))
         linked: Any = self.linked_ids("commande", oid) or []
         if variant == "get":
-            out["contacts_ids"] = []
+            out["contacts_ids"] = sorted({str(c) for c, _ in o.get("_contacts", [])})
             out["linkedObjectsIds"] = linked
         elif variant == "list":
             out["contacts_ids"] = []
@@ -450,6 +455,28 @@ class SalesMixin:
             self.order_lines.pop(ln["_line_id"], None)
         self._unlink_all("commande", oid)
         self.orders.remove(oid)
+
+    def link_contact(self, element: str, doc_id: int, contact_id: int, type_code: str) -> Obj:
+        """``POST /{orders,invoices}/{id}/contact/{contactid}/{type}`` (``add_contact(..., 'external')``):
+        BILLING, SHIPPING or CUSTOMER; linking the same contact with the same role again does nothing (304)."""
+        doc = self.order(doc_id) if element == "commande" else self.invoice(doc_id)
+        api = "api_orders" if element == "commande" else "api_invoices"
+        if contact_id not in self.contacts:
+            raise _err(404, "Contact not found", f"{api}.class.php:690")
+        if type_code not in ("BILLING", "SHIPPING", "CUSTOMER"):
+            raise _err(500, "Error when added the contact", f"{api}.class.php:700")
+        links: list[tuple[int, str]] = doc.setdefault("_contacts", [])
+        if (contact_id, type_code) in links:
+            raise _err(304, "", f"{api}.class.php:705")
+        links.append((contact_id, type_code))
+        return success_body(
+            "Contact linked to the order" if element == "commande" else "Contact linked to the invoice"
+        )
+
+    def document_contacts(self, element: str, doc_id: int) -> list[tuple[int, str]]:
+        """(contact id, role) links of an order (``commande``) or invoice (``facture``)."""
+        doc = self.order(doc_id) if element == "commande" else self.invoice(doc_id)
+        return list(doc.get("_contacts", []))
 
     def next_order_ref(self, oid: int) -> str:
         o = self.order(oid)
@@ -622,7 +649,7 @@ class SalesMixin:
         out["online_payment_url"] = self._payment_url("invoice", str(inv["ref"]))
         linked: Any = self.linked_ids("facture", iid) or []
         if variant == "get":
-            out["contacts_ids"] = []
+            out["contacts_ids"] = sorted({str(c) for c, _ in inv.get("_contacts", [])})
             out["linkedObjectsIds"] = linked
         elif variant == "list":
             out["contacts_ids"] = []

@@ -934,6 +934,11 @@ class DolibarrSim:
         r("POST", "orders/{id}/reopen", or_reopen)
         r("POST", "orders/{id}/settodraft", or_settodraft)
 
+        async def or_contact(ctx: Ctx, id: str, contactid: str, type: str) -> Any:
+            return d.link_contact("commande", int(id), int(contactid), type)
+
+        r("POST", "orders/{id}/contact/{contactid}/{type}", or_contact)
+
         # invoices ----------------------------------------------------------------------------------------
         async def in_list(ctx: Ctx) -> Any:
             rows = list(d.invoices.values())
@@ -1041,6 +1046,11 @@ class DolibarrSim:
         r("POST", "invoices/{id}/settounpaid", in_settounpaid)
         r("GET", "invoices/{id}/payments", in_payments)
         r("POST", "invoices/{id}/payments", in_add_payment)
+
+        async def in_contact(ctx: Ctx, id: str, contactid: str, type: str) -> Any:
+            return d.link_contact("facture", int(id), int(contactid), type)
+
+        r("POST", "invoices/{id}/contact/{contactid}/{type}", in_contact)
 
         # documents ---------------------------------------------------------------------------------------
         def modulepart(ctx: Ctx) -> str:

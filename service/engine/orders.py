@@ -1,0 +1,828 @@
+"""Orders into Dolibarr: the order stream (what to read), and the push of an :class:`OrderBundle` (what to write,
+in which order, exactly once).
+
+One order's push, each step idempotent and remembered in the state database, so that a crash or a transient error
+anywhere makes the next pass redo only what is missing:
+
+1. its customer (thirdparty) and invoice/delivery addresses (contacts), ensured once even when 50 orders need
+   them at the same moment (the engine's single-flight by ``Ref``); its products and the shipping / discount /
+   gift-wrapping services, loaded and pushed when not synced yet (a product gone from the shop becomes a
+   described free-text line and a warning);
+2. the order document (created as a draft with its lines in one call; looked up by ``ref_ext`` first);
+3. its status (validated / closed), validations one at a time (``order-validate`` lane);
+4. a totals check: Dolibarr's total read back and recorded (``order_totals``);
+5. its invoice when the order reached an invoicing state (``createfromorder``), validated one at a time;
+6. its payments, each once (state per payment, and a look-up in the invoice's payments after an ambiguous write),
+   one at a time (``payment`` lane);
+7. credit notes for credit slips and for a cancellation after invoicing;
+8. a cancellation (a draft is deleted; Dolibarr 20's REST API cannot cancel a validated order: a recorded
+   failure tells the admin to do it by hand).
+
+Changes are found by ``date_upd`` (the order's moves on every state change and payment) and, as a safety net,
+by the ``date_add`` of order histories, payments and credit slips in the same window (they have no ``date_upd``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import json
+from collections.abc import AsyncIterator, Mapping, Sequence
+from decimal import Decimal
+from typing import Any
+
+import structlog
+
+from service.dolibarr.model import DocumentPayload, DocumentStatus, PaymentPayload, Ref, payload_hash
+from service.engine.lanes import Lanes, SingleFlight
+from service.engine.pipeline import DependencyFailed, SourceGone, SyncEngine
+from service.engine.streams import Batch, DateUpdStream, Page, Record, RecordFailure, record_summary
+from service.engine.writer import AMBIGUOUS_RETRIES, Item, Outcome
+from service.errors import AmbiguousWrite, ConfigError, NotFound, PermanentError, SyncError, TransientError
+from service.mapping import customers
+from service.mapping.context import MappingError, ShopContext
+from service.mapping.orders import (
+    ALL_PARTS,
+    SERVICES,
+    OrderBundle,
+    OrderSource,
+    invoice_ref,
+    map_order,
+    order_ref,
+    service_payload,
+)
+from service.prestashop import values
+from service.prestashop.client import END_OF_TIME, Filter, PrestaShopClient
+from service.settings import ShopSettings
+from service.state import order_totals
+from service.state.store import Cursor, RecordRow
+
+log = structlog.get_logger("ps2doli.orders")
+
+CHUNK = 50
+
+
+def _ints(items: Sequence[Any]) -> list[int]:
+    out = []
+    for item in items:
+        try:
+            number = values.as_int(item)
+        except (ValueError, TypeError):
+            continue
+        if number > 0:
+            out.append(number)
+    return sorted(set(out))
+
+
+def _state(row: RecordRow | None) -> dict[str, Any]:
+    if row is None or not row.state.startswith("{"):
+        return {}
+    try:
+        data = json.loads(row.state)
+    except ValueError:
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+# ---------------------------------------------------------------------------------------------- streams
+
+
+class OrderStream(DateUpdStream):
+    """Orders by ``date_upd``, read with everything an order's push needs (lines, history, payments of its
+    reference and the other orders of that reference, invoices, credit slips, customer, addresses, carrier)."""
+
+    resource = "orders"
+    kind = "order"
+
+    async def pages(self, cursor: Cursor | None) -> AsyncIterator[Page]:
+        if cursor is not None and cursor.position:
+            changed = await self._children_changed(cursor)
+            if changed:
+                yield Page(await self.fetch([str(i) for i in changed]), None)
+        async for page in super().pages(cursor):
+            yield page
+
+    async def _children_changed(self, cursor: Cursor) -> list[int]:
+        """Orders whose history, payments or credit slips gained a row in the cursor's window (these have no
+        ``date_upd``; the order's own ``date_upd`` normally moves with them, this is the safety net)."""
+        since = values.shift_local(cursor.position, -max(self.shop.overlap_s, 1))
+        window = {"date_add": Filter.between(since, END_OF_TIME)}
+        ids: list[Any] = []
+        for resource in ("order_histories", "order_slip"):
+            rows = await self.client.fetch(resource, filters=window, display=("id", "id_order"))
+            ids += [r.get("id_order") for r in rows]
+        payments = await self.client.fetch(
+            "order_payments", filters=window, display=("id", "order_reference")
+        )
+        references = sorted({str(p.get("order_reference") or "") for p in payments} - {""})
+        for start in range(0, len(references), CHUNK):
+            chunk = [r for r in references[start : start + CHUNK] if _safe_filter_value(r)]
+            if chunk:
+                ids += await self.client.ids("orders", filters={"reference": Filter.any_of(*chunk)})
+        return _ints(ids)
+
+    async def _by(self, resource: str, field: str, wanted: Sequence[Any]) -> list[Record]:
+        wanted = sorted({w for w in wanted if w not in (None, "", 0)})
+        found: list[Record] = []
+        for start in range(0, len(wanted), CHUNK):
+            chunk = wanted[start : start + CHUNK]
+            found += await self.client.fetch(resource, filters={field: Filter.any_of(*chunk)}, display="full")
+        return found
+
+    async def batch(self, records: Sequence[Record], ctx: ShopContext) -> Batch:
+        batch = Batch()
+        orders = [r for r in records if values.as_int(r.get("id"), "id") > 0]
+        if not orders:
+            return batch
+        order_ids = _ints([o.get("id") for o in orders])
+        references = sorted(
+            {
+                str(o.get("reference") or "")
+                for o in orders
+                if _safe_filter_value(str(o.get("reference") or ""))
+            }
+            - {""}
+        )
+        details = await self._by("order_details", "id_order", order_ids)
+        histories = await self._by("order_histories", "id_order", order_ids)
+        invoices = await self._by("order_invoices", "id_order", order_ids)
+        slips = await self._by("order_slip", "id_order", order_ids)
+        payments = await self._by("order_payments", "order_reference", references) if references else []
+        siblings = await self._by("orders", "reference", references) if references else []
+        customer_rows = await self._by("customers", "id", _ints([o.get("id_customer") for o in orders]))
+        address_ids = _ints([o.get(f) for o in orders for f in ("id_address_invoice", "id_address_delivery")])
+        address_rows = await self._by("addresses", "id", address_ids)
+        carrier_rows = await self._by("carriers", "id", _ints([o.get("id_carrier") for o in orders]))
+
+        def group(rows: Sequence[Record], key: str) -> dict[Any, list[Record]]:
+            out: dict[Any, list[Record]] = {}
+            for row in rows:
+                value = row.get(key)
+                out.setdefault(
+                    str(value) if key in ("order_reference", "reference") else _int(value), []
+                ).append(row)
+            return out
+
+        details_by = group(details, "id_order")
+        histories_by = group(histories, "id_order")
+        invoices_by = group(invoices, "id_order")
+        slips_by = group(slips, "id_order")
+        payments_by = group(payments, "order_reference")
+        siblings_by = group(siblings, "reference")
+        customers_by = {_int(c.get("id")): c for c in customer_rows}
+        addresses_by = {_int(a.get("id")): a for a in address_rows}
+        carriers_by = {_int(c.get("id")): c for c in carrier_rows}
+        for order in orders:
+            oid = _int(order.get("id"))
+            reference = str(order.get("reference") or "")
+            carrier = carriers_by.get(_int(order.get("id_carrier"))) or {}
+            source = OrderSource(
+                order=order,
+                details=details_by.get(oid, []),
+                histories=histories_by.get(oid, []),
+                payments=payments_by.get(reference, []) if reference else [],
+                siblings=siblings_by.get(reference, []) if reference else [],
+                invoices=invoices_by.get(oid, []),
+                slips=slips_by.get(oid, []),
+                customer=customers_by.get(_int(order.get("id_customer"))),
+                addresses={
+                    aid: addresses_by[aid]
+                    for aid in (_int(order.get("id_address_invoice")), _int(order.get("id_address_delivery")))
+                    if aid in addresses_by
+                },
+                carrier_name=str(carrier.get("name") or ""),
+            )
+            try:
+                bundle = map_order(source, ctx)
+            except MappingError as exc:
+                batch.failures.append(RecordFailure(self.kind, str(oid), exc, record_summary(order)))
+                continue
+            batch.items.append(Item(self.resource, self.kind, str(oid), bundle))
+        return batch
+
+
+def _int(value: Any) -> int:
+    try:
+        return values.as_int(value)
+    except (ValueError, TypeError):
+        return 0
+
+
+def _safe_filter_value(text: str) -> bool:
+    """Order references are 9 letters; anything that cannot travel inside ``[a|b]`` is read another way."""
+    return bool(text) and not any(c in text for c in "[]|,%") and text.isprintable()
+
+
+class AddressStream(DateUpdStream):
+    """Addresses as contacts of their customer's thirdparty: the loader of ``ps-{shop}-address-{id}``."""
+
+    resource = "addresses"
+    kind = "contact"
+
+    async def batch(self, records: Sequence[Record], ctx: ShopContext) -> Batch:
+        batch = Batch()
+        owners = _ints([r.get("id_customer") for r in records])
+        found = await self.client.fetch("customers", filters={"id": Filter.any_of(*owners)}) if owners else []
+        by_id = {_int(c.get("id")): c for c in found}
+        for address in records:
+            aid = str(address.get("id", "?"))
+            customer = by_id.get(_int(address.get("id_customer")))
+            try:
+                if customer is None:
+                    raise MappingError("id_customer", "the address belongs to no customer of the shop")
+                owner = customers.customer_ref(ctx, customer)
+                payload = customers.map_address(address, owner, ctx)
+            except MappingError as exc:
+                batch.failures.append(RecordFailure(self.kind, aid, exc, record_summary(address)))
+                continue
+            batch.items.append(Item(self.resource, self.kind, aid, payload))
+        return batch
+
+
+class ServiceStream:
+    """The shipping, discount and gift-wrapping service products order lines use: made up, one per shop, from
+    the settings (``orders.shipping_ref``...). The loader of ``ps-{shop}-service-{name}``."""
+
+    resource = "services"
+    kind = "product"
+
+    def __init__(self, shop: ShopSettings, client: PrestaShopClient) -> None:
+        self.shop = shop
+
+    async def pages(self, cursor: Cursor | None) -> AsyncIterator[Page]:
+        for _ in ():
+            yield Page([], None)
+
+    async def fetch(self, ps_ids: Sequence[str]) -> list[Record]:
+        return [{"id": name} for name in ps_ids if name in SERVICES]
+
+    async def batch(self, records: Sequence[Record], ctx: ShopContext) -> Batch:
+        batch = Batch()
+        for record in records:
+            name = str(record.get("id"))
+            batch.items.append(Item(self.resource, self.kind, f"service-{name}", service_payload(ctx, name)))
+        return batch
+
+    def source_id(self, kind: str, ps_id: str) -> str:
+        return ps_id
+
+
+# ------------------------------------------------------------------------------------------------- push
+
+
+@dataclasses.dataclass
+class _Work:
+    """What one order's push did (for its outcome) and remembers (for the next one)."""
+
+    state: dict[str, Any]
+    created: bool = False
+    writes: int = 0
+    warnings: list[str] = dataclasses.field(default_factory=list)
+
+
+class OrderSync:
+    """Pushes :class:`OrderBundle` items (registered with the engine as their pusher)."""
+
+    def __init__(self, engine: SyncEngine) -> None:
+        self.engine = engine
+        self._flights: SingleFlight[tuple[str, str], Outcome] = SingleFlight()
+
+    @property
+    def lanes(self) -> Lanes:
+        return self.engine.lanes
+
+    async def push(self, shop: ShopSettings, item: Item, known: RecordRow | None) -> Outcome:
+        bundle = item.payload
+        if not isinstance(bundle, OrderBundle):
+            raise PermanentError(f"not an order: {type(bundle).__name__}")
+        return await self._flights.run((shop.name, bundle.ref_ext), lambda: self._push(shop, item, bundle))
+
+    # ------------------------------------------------------------------------------------ the steps
+    async def _push(self, shop: ShopSettings, item: Item, bundle: OrderBundle) -> Outcome:
+        store = self.engine.store
+        row = await store.record(shop.name, "order", item.ps_id)
+        state = _state(row)
+        digest = payload_hash(bundle.digest_source())
+        full = set(bundle.parts) == set(ALL_PARTS)
+        in_dolibarr = row is not None and bool(row.dolibarr_id) and not row.deleted
+        if full and row is not None and row.hash == digest and state.get("complete"):
+            return Outcome.UNCHANGED
+        if not in_dolibarr and (
+            not bundle.entered or bundle.status == "cancelled" or "order" not in bundle.parts
+        ):
+            return Outcome.UNCHANGED  # not for Dolibarr (yet): not invoiced, or cancelled before it entered
+        work = _Work(state=dict(state))
+        caps = await self.engine.port.capabilities()
+        if bundle.document.currency and not caps.multicurrency:
+            raise PermanentError(
+                f"order {bundle.order_id} is in {bundle.document.currency} but Dolibarr's main currency is "
+                f"{caps.main_currency} and its Multicurrency module is off: enable it (or keep this order out)"
+            )
+        if bundle.totals.outcome == "refused":
+            await self._save_totals(shop, bundle, None, "refused")
+            raise PermanentError(
+                f"order {bundle.order_id}: the shop's total_paid_tax_incl is {bundle.totals.expected} "
+                f"{bundle.totals.currency} but its lines come to {bundle.totals.lines_total} in Dolibarr "
+                f"(difference {bundle.totals.delta}, more than orders.total_tolerance "
+                f"{shop.orders.total_tolerance})"
+            )
+        ids, document, gone = await self._dependencies(shop, bundle, work)
+
+        order_id = row.dolibarr_id if in_dolibarr and row is not None else None
+        deferred: PermanentError | None = None
+        if "order" in bundle.parts or order_id is None:
+            order_id = await self._order(shop, bundle, document, ids, order_id, work)
+        ids[order_ref_of(bundle)] = order_id
+        if "order" in bundle.parts:
+            await self._status(shop, bundle, order_id, work)
+        invoice_id: int | None = None
+        if bundle.invoice is not None:
+            invoice_id = await self._invoice(shop, bundle, gone, ids, order_id, work)
+        if invoice_id is not None:
+            ids[Ref("invoice", bundle.invoice.ref_ext if bundle.invoice else "")] = invoice_id
+            if "payments" in bundle.parts and caps.payments:
+                await self._payments(shop, bundle, invoice_id, ids, work)
+            if "credit_notes" in bundle.parts:
+                await self._credit_notes(shop, bundle, gone, ids, invoice_id, work)
+        if bundle.status == "cancelled" and "order" in bundle.parts:
+            try:
+                deleted = await self._cancel(shop, bundle, order_id, invoice_id, work)
+            except PermanentError as exc:
+                deferred = exc
+            else:
+                if deleted:
+                    return Outcome.UPDATED
+        work.state["warnings"] = sorted(set(bundle.warnings) | set(work.warnings))
+        work.state["complete"] = full and deferred is None
+        await store.save_record(
+            shop.name,
+            "order",
+            item.ps_id,
+            dolibarr_id=order_id,
+            ref_ext=bundle.ref_ext,
+            hash=digest if full and deferred is None else "",
+            state=json.dumps(work.state, sort_keys=True),
+            clear_failure=deferred is None,
+        )
+        for warning in work.warnings:
+            log.warning("order.warning", shop=shop.name, order=bundle.order_id, warning=warning)
+        if deferred is not None:
+            raise deferred
+        if work.created:
+            return Outcome.CREATED
+        return Outcome.UPDATED if work.writes else Outcome.UNCHANGED
+
+    async def _dependencies(
+        self, shop: ShopSettings, bundle: OrderBundle, work: _Work
+    ) -> tuple[dict[Ref, int], DocumentPayload, set[Ref]]:
+        """Customer, addresses, products and services in Dolibarr; lines of products gone from the shop become
+        free text."""
+        engine = self.engine
+        ids: dict[Ref, int] = {}
+        try:
+            customer = Item("customers", "thirdparty", bundle.thirdparty_ps_id, bundle.thirdparty)
+            ids[Ref("thirdparty", bundle.thirdparty.ref_ext)] = await engine.ensure_item(shop, customer)
+            for ps_id, contact in bundle.contacts:
+                contact_item = Item("addresses", "contact", ps_id, contact)
+                ids[Ref("contact", contact.ref_ext)] = await engine.ensure_item(shop, contact_item)
+        except (TransientError, ConfigError):
+            raise
+        except SyncError as exc:
+            raise _dependency_failed(bundle.thirdparty.ref_ext, exc) from exc
+        refs = sorted(
+            {
+                line.product
+                for doc in (bundle.document, *(n.document for n in bundle.credit_notes))
+                for line in doc.lines
+                if line.product is not None
+            }
+        )
+        results = await asyncio.gather(*(engine.ensure(shop, ref) for ref in refs), return_exceptions=True)
+        gone: set[Ref] = set()
+        for ref, result in zip(refs, results, strict=True):
+            if isinstance(result, int):
+                ids[ref] = result
+            elif isinstance(result, SourceGone):
+                gone.add(ref)
+            elif isinstance(result, TransientError | ConfigError):
+                raise result
+            elif isinstance(result, SyncError):
+                raise _dependency_failed(ref.ref_ext, result)
+            elif isinstance(result, BaseException):
+                raise result
+        for ref in sorted(gone):
+            work.warnings.append(f"{ref.ref_ext} is no longer in the shop: its line is kept as free text")
+        return ids, _without(bundle.document, gone), gone
+
+    async def _order(
+        self,
+        shop: ShopSettings,
+        bundle: OrderBundle,
+        document: DocumentPayload,
+        ids: Mapping[Ref, int],
+        order_id: int | None,
+        work: _Work,
+    ) -> int:
+        doc_hash = payload_hash(document)
+        writer = self.engine.writer(shop.name)
+        if order_id is None:
+            found = await writer._find("order", document.ref_ext)
+            if found is not None:
+                order_id = found.id
+                status = _status_name("order", found.status)
+                work.state.update(status=status)
+                if status == "draft":
+                    await self._update(order_id, document, ids, work)
+                work.state["doc"] = doc_hash
+                log.info("dolibarr.adopted", shop=shop.name, kind="order", id=order_id)
+            else:
+                item = Item("orders", "order", str(bundle.order_id), document)
+                order_id = await writer._create_once(item, document, ids)
+                work.created = True
+                work.writes += 1
+                work.state.update(doc=doc_hash, status="draft")
+            await self.engine.store.save_record(
+                shop.name,
+                "order",
+                str(bundle.order_id),
+                dolibarr_id=order_id,
+                ref_ext=bundle.ref_ext,
+                state=json.dumps(work.state, sort_keys=True),
+                clear_failure=False,
+            )
+            await self._check_totals(shop, bundle, order_id)
+            return order_id
+        if work.state.get("doc") != doc_hash:
+            if work.state.get("status", "draft") == "draft":
+                await self._update(order_id, document, ids, work)
+            elif not _has_invoice(work):
+                async with self.lanes.serial("order-validate"), self.lanes.slot():
+                    await self.engine.port.set_document_status("order", order_id, "draft")
+                work.state["status"] = "draft"
+                await self._update(order_id, document, ids, work)
+            else:
+                work.warnings.append(
+                    "the order changed in the shop after it was invoiced in Dolibarr: its lines there are "
+                    "left as they were invoiced"
+                )
+            work.state["doc"] = doc_hash
+            await self._check_totals(shop, bundle, order_id)
+        return order_id
+
+    async def _update(
+        self, order_id: int, document: DocumentPayload, ids: Mapping[Ref, int], work: _Work
+    ) -> None:
+        async with self.lanes.slot():
+            await self.engine.port.update(order_id, document, ids)
+        work.writes += 1
+
+    async def _status(self, shop: ShopSettings, bundle: OrderBundle, order_id: int, work: _Work) -> None:
+        current = work.state.get("status", "draft")
+        if bundle.status not in ("validated", "closed") or current == bundle.status:
+            return
+        wanted: DocumentStatus = "closed" if bundle.status == "closed" else "validated"
+        warehouse = shop.orders.validate_warehouse_id
+        if current == "draft":
+            async with self.lanes.serial("order-validate"), self.lanes.slot():
+                await self.engine.port.set_document_status("order", order_id, wanted, warehouse_id=warehouse)
+        else:
+            async with self.lanes.slot():
+                await self.engine.port.set_document_status("order", order_id, wanted, warehouse_id=warehouse)
+        work.state["status"] = wanted
+        work.writes += 1
+
+    async def _check_totals(self, shop: ShopSettings, bundle: OrderBundle, order_id: int) -> None:
+        """Dolibarr's total read back: equal to the shop's, or recorded as a mismatch."""
+        async with self.lanes.slot():
+            raw = await self.engine.port.get("order", order_id)
+        field = "multicurrency_total_ttc" if bundle.document.currency else "total_ttc"
+        try:
+            total = Decimal(str(raw.get(field))).quantize(Decimal("0.01"))
+        except (ArithmeticError, ValueError):
+            total = None
+        if total is not None and total != bundle.totals.expected:
+            log.warning(
+                "order.totals_mismatch",
+                shop=shop.name,
+                order=bundle.order_id,
+                shop_total=str(bundle.totals.expected),
+                dolibarr_total=str(total),
+            )
+            await self._save_totals(shop, bundle, total, "mismatch")
+        else:
+            await self._save_totals(shop, bundle, total, bundle.totals.outcome)
+
+    async def _save_totals(
+        self, shop: ShopSettings, bundle: OrderBundle, dolibarr_total: Decimal | None, outcome: str
+    ) -> None:
+        await order_totals.save(
+            self.engine.store,
+            shop.name,
+            bundle.order_id,
+            reference=bundle.reference,
+            currency=bundle.totals.currency,
+            shop_total=bundle.totals.expected,
+            lines_total=bundle.totals.lines_total,
+            dolibarr_total=dolibarr_total,
+            delta=bundle.totals.delta,
+            outcome=outcome,
+            note="; ".join(bundle.warnings),
+        )
+
+    async def _invoice(
+        self,
+        shop: ShopSettings,
+        bundle: OrderBundle,
+        gone: set[Ref],
+        ids: Mapping[Ref, int],
+        order_id: int,
+        work: _Work,
+    ) -> int | None:
+        if bundle.invoice is None:
+            return None
+        store = self.engine.store
+        ps_id = str(bundle.order_id)
+        payload = _without(bundle.invoice, gone)
+        row = await store.record(shop.name, "invoice", ps_id)
+        state = _state(row)
+        invoice_id = row.dolibarr_id if row is not None and row.dolibarr_id else None
+        if invoice_id is None and "invoice" not in bundle.parts:
+            return None
+        if invoice_id is None:
+            found = await self.engine.writer(shop.name)._find("invoice", payload.ref_ext)
+            if found is not None:
+                invoice_id = found.id
+                state = {"status": _status_name("invoice", found.status)}
+            else:
+                invoice_id = await self._invoice_from_order(order_id, payload, ids)
+                work.writes += 1
+                state = {"status": "draft"}
+            await store.save_record(
+                shop.name,
+                "invoice",
+                ps_id,
+                dolibarr_id=invoice_id,
+                ref_ext=payload.ref_ext,
+                hash=payload_hash(payload),
+                state=json.dumps(state),
+            )
+        work.state["invoice"] = invoice_id
+        if state.get("status", "draft") == "draft" and "invoice" in bundle.parts:
+            async with self.lanes.serial("invoice-validate"), self.lanes.slot():
+                await self.engine.port.set_document_status("invoice", invoice_id, "validated")
+            work.writes += 1
+            await store.save_record(
+                shop.name,
+                "invoice",
+                ps_id,
+                dolibarr_id=invoice_id,
+                ref_ext=payload.ref_ext,
+                hash=payload_hash(payload),
+                state=json.dumps({"status": "validated"}),
+            )
+        return invoice_id
+
+    async def _invoice_from_order(
+        self, order_id: int, payload: DocumentPayload, ids: Mapping[Ref, int]
+    ) -> int:
+        """``createfromorder`` reuses a draft invoice already linked to the order without another ``ref_ext``
+        (the trace of an earlier call whose answer was lost), so an ambiguous outcome is simply tried again."""
+        for attempt in range(AMBIGUOUS_RETRIES + 1):
+            try:
+                async with self.lanes.slot():
+                    return await self.engine.port.invoice_from_order(order_id, payload, ids)
+            except AmbiguousWrite:
+                if attempt == AMBIGUOUS_RETRIES:
+                    raise
+        raise AssertionError("unreachable")
+
+    async def _payments(
+        self, shop: ShopSettings, bundle: OrderBundle, invoice_id: int, ids: Mapping[Ref, int], work: _Work
+    ) -> None:
+        store = self.engine.store
+        for plan in bundle.payments:
+            row = await store.record(shop.name, "payment", plan.ps_id)
+            done = _state(row)
+            if row is not None and (row.dolibarr_id or done.get("recorded") or done.get("skipped")):
+                continue
+            payment = plan.payment
+            if plan.skipped or payment.amount <= 0:
+                await self._payment_done(
+                    shop, plan.ps_id, payment, None, {"skipped": plan.skipped or "nothing"}
+                )
+                continue
+            async with self.lanes.serial("payment"):
+                result = await self._add_payment(invoice_id, payment, ids)
+            if isinstance(result, str):
+                work.warnings.append(f"payment {plan.ps_id}: {result}")
+                await self._payment_done(shop, plan.ps_id, payment, None, {"skipped": result})
+                continue
+            new_id, recorded = result
+            if new_id is not None:
+                work.writes += 1
+            await self._payment_done(shop, plan.ps_id, payment, new_id, {"recorded": recorded})
+
+    async def _payment_done(
+        self,
+        shop: ShopSettings,
+        ps_id: str,
+        payment: PaymentPayload,
+        dolibarr_id: int | None,
+        state: dict[str, Any],
+    ) -> None:
+        await self.engine.store.save_record(
+            shop.name,
+            "payment",
+            ps_id,
+            dolibarr_id=dolibarr_id,
+            ref_ext=payment.ref_ext,
+            hash=payload_hash(payment),
+            state=json.dumps(state, sort_keys=True),
+        )
+
+    async def _find_payment(self, invoice_id: int, payment: PaymentPayload) -> dict[str, Any] | None:
+        async with self.lanes.slot():
+            rows = await self.engine.port.invoice_payments(invoice_id)
+        number = payment.number or payment.ref_ext
+        for row in rows:
+            if str(row.get("ref_ext") or "") == payment.ref_ext:
+                return row
+        for row in rows:
+            if str(row.get("num") or row.get("num_payment") or "") == number:
+                return row
+        return None
+
+    async def _add_payment(
+        self, invoice_id: int, payment: PaymentPayload, ids: Mapping[Ref, int]
+    ) -> tuple[int | None, str] | str:
+        """(new id or None when found already recorded, its Dolibarr ref), or why it is not recorded."""
+        found = await self._find_payment(invoice_id, payment)
+        if found is not None:
+            return None, str(found.get("ref") or "")
+        async with self.lanes.slot():
+            invoice = await self.engine.port.get("invoice", invoice_id)
+        remain_raw = invoice.get("remaintopay")
+        foreign = str(invoice.get("multicurrency_code") or "") not in ("", (await self._main_currency()))
+        if remain_raw not in (None, "") and not foreign:
+            remain = Decimal(str(remain_raw)).quantize(Decimal("0.01"))
+            if remain <= 0:
+                return f"the invoice is already fully paid in Dolibarr; {payment.amount} not recorded"
+            if payment.amount > remain:
+                payment = dataclasses.replace(payment, amount=remain)
+        for attempt in range(AMBIGUOUS_RETRIES + 1):
+            try:
+                async with self.lanes.slot():
+                    new_id = await self.engine.port.add_payment(payment, ids)
+                return new_id, ""
+            except AmbiguousWrite:
+                found = await self._find_payment(invoice_id, payment)
+                if found is not None:
+                    return None, str(found.get("ref") or "")
+                if attempt == AMBIGUOUS_RETRIES:
+                    raise
+        raise AssertionError("unreachable")
+
+    async def _main_currency(self) -> str:
+        return (await self.engine.port.capabilities()).main_currency
+
+    async def _credit_notes(
+        self,
+        shop: ShopSettings,
+        bundle: OrderBundle,
+        gone: set[Ref],
+        ids: Mapping[Ref, int],
+        invoice_id: int,
+        work: _Work,
+    ) -> None:
+        store = self.engine.store
+        writer = self.engine.writer(shop.name)
+        for plan in bundle.credit_notes:
+            document = _without(plan.document, gone)
+            row = await store.record(shop.name, "invoice", plan.ps_id)
+            state = _state(row)
+            note_id = row.dolibarr_id if row is not None and row.dolibarr_id else None
+            if note_id is None:
+                found = await writer._find("invoice", document.ref_ext)
+                if found is not None:
+                    note_id, state = found.id, {"status": _status_name("invoice", found.status)}
+                else:
+                    item = Item("orders", "invoice", plan.ps_id, document)
+                    note_ids = dict(ids)
+                    if document.credit_note_of is not None:
+                        note_ids[document.credit_note_of] = invoice_id
+                    note_id = await writer._create_once(item, document, note_ids)
+                    work.writes += 1
+                    state = {"status": "draft"}
+                await store.save_record(
+                    shop.name,
+                    "invoice",
+                    plan.ps_id,
+                    dolibarr_id=note_id,
+                    ref_ext=document.ref_ext,
+                    hash=payload_hash(document),
+                    state=json.dumps(state),
+                )
+            if state.get("status", "draft") == "draft":
+                async with self.lanes.serial("invoice-validate"), self.lanes.slot():
+                    await self.engine.port.set_document_status("invoice", note_id, "validated")
+                work.writes += 1
+                await store.save_record(
+                    shop.name,
+                    "invoice",
+                    plan.ps_id,
+                    dolibarr_id=note_id,
+                    ref_ext=document.ref_ext,
+                    hash=payload_hash(document),
+                    state=json.dumps({"status": "validated"}),
+                )
+
+    async def _cancel(
+        self, shop: ShopSettings, bundle: OrderBundle, order_id: int, invoice_id: int | None, work: _Work
+    ) -> bool:
+        """A cancelled order: a draft nobody invoiced is deleted (True); otherwise Dolibarr is asked to cancel
+        it, which its REST API cannot do (a PermanentError telling the admin, until they did it by hand)."""
+        current = work.state.get("status", "draft")
+        if current == "cancelled":
+            return False
+        if current == "draft" and invoice_id is None:
+            async with self.lanes.slot():
+                await self.engine.port.delete("order", order_id)
+            await self.engine.store.save_record(
+                shop.name,
+                "order",
+                str(bundle.order_id),
+                dolibarr_id=None,
+                ref_ext=bundle.ref_ext,
+                hash=payload_hash(bundle.digest_source()),
+                state=json.dumps({"status": "cancelled", "complete": True, "deleted_draft": order_id}),
+                deleted=True,
+            )
+            self.engine.forget(shop.name, order_ref_of(bundle))
+            return True
+        try:
+            async with self.lanes.slot():
+                await self.engine.port.set_document_status("order", order_id, "cancelled")
+        except NotFound:
+            return False
+        work.state["status"] = "cancelled"
+        work.writes += 1
+        return False
+
+
+def order_ref_of(bundle: OrderBundle) -> Ref:
+    return Ref("order", bundle.ref_ext)
+
+
+def _has_invoice(work: _Work) -> bool:
+    return bool(work.state.get("invoice"))
+
+
+def _status_name(kind: str, raw: str) -> str:
+    try:
+        code = int(raw)
+    except ValueError:
+        return "draft"
+    if kind == "order":
+        return {0: "draft", 1: "validated", 2: "validated", 3: "closed", -1: "cancelled"}.get(code, "draft")
+    return {0: "draft", 1: "validated", 2: "validated", 3: "cancelled"}.get(code, "draft")
+
+
+def _without(document: DocumentPayload, gone: set[Ref]) -> DocumentPayload:
+    if not gone or not any(line.product in gone for line in document.lines):
+        return document
+    lines = tuple(
+        dataclasses.replace(
+            line,
+            product=None,
+            description=f"{line.description} - {line.product.ref_ext} is no longer in the shop",
+        )
+        if line.product is not None and line.product in gone
+        else line
+        for line in document.lines
+    )
+    return dataclasses.replace(document, lines=lines)
+
+
+def _dependency_failed(ref_ext: str, error: SyncError) -> PermanentError:
+    return DependencyFailed(f"waits for {ref_ext}, which could not be pushed: {error.message}")
+
+
+def install(engine: SyncEngine) -> OrderSync:
+    """Teach an engine orders: the order stream, the loaders of addresses and services, the order pusher."""
+    sync = OrderSync(engine)
+    engine.register_stream("orders", OrderStream)
+    engine.register_stream("addresses", AddressStream, loads=("address",))
+    engine.register_stream("services", ServiceStream, loads=("service",))
+    engine.register_pusher(OrderBundle, sync.push)
+    return sync
+
+
+__all__ = [
+    "AddressStream",
+    "OrderStream",
+    "OrderSync",
+    "ServiceStream",
+    "install",
+    "invoice_ref",
+    "order_ref",
+]

@@ -1,0 +1,198 @@
+"""Orders -> invoices -> payments end to end, over real sockets: a simulated shop into a simulated Dolibarr."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from service.dolibarr.model import ref_ext
+from service.prestashop import values
+from service.sandbox.dolibarr_sim import DolibarrSimOptions
+from service.sandbox.harness import Sandbox
+from service.sandbox.shop_generator import generate_shop
+from service.sandbox.shop_model import OrderLine, ShopData
+from service.state import order_totals
+from tests.conftest import SandboxFactory, engine_for
+
+ORDERS = ("orders",)
+RACY = DolibarrSimOptions(bad_key_delay_s=0.0, race_quirks=True)
+
+# the default order states of a 1.7.8 install (shop_generator): ids only used to drive the shop
+AWAITING_CHECK, PAYMENT_ACCEPTED, PROCESSING, SHIPPED, DELIVERED, CANCELED, REFUNDED = 1, 2, 3, 4, 5, 6, 7
+AWAITING_WIRE = 10
+
+
+def small_shop(seed: int = 5, **kwargs: Any) -> ShopData:
+    shop = generate_shop(seed, categories=4, products=24, customers=8, orders=0, **kwargs)
+    shop.advance(3600)
+    return shop
+
+
+def simple_products(shop: ShopData) -> list[int]:
+    """Active products without combinations, with a tax rules group, by id."""
+    with_combinations = {values.as_int(c["id_product"]) for c in shop.table("combinations").values()}
+    return [
+        pid
+        for pid, p in sorted(shop.table("products").items())
+        if pid not in with_combinations and shop.product_view(pid)["active"]
+    ]
+
+
+def french_customer(shop: ShopData) -> int:
+    """A registered customer whose default address is in France (20 % VAT on the standard rate)."""
+    for cid, customer in sorted(shop.table("customers").items()):
+        if values.as_int(customer["is_guest"]) or values.as_int(customer["deleted"]):
+            continue
+        for address in shop.table("addresses").values():
+            mine = values.as_int(address["id_customer"]) == cid and not values.as_int(address["deleted"])
+            if mine and values.as_int(address["id_country"]) == 8:
+                return cid
+    raise AssertionError("the generated shop has no French customer")
+
+
+def order_ref_ext(order_id: int) -> str:
+    return ref_ext("main", "order", order_id)
+
+
+def dolibarr_order(sandbox: Sandbox, order_id: int) -> dict[str, Any] | None:
+    return sandbox.dolibarr.find_one("orders", ref_ext=order_ref_ext(order_id))
+
+
+def dolibarr_invoice(sandbox: Sandbox, order_id: int) -> dict[str, Any] | None:
+    return sandbox.dolibarr.find_one("invoices", ref_ext=ref_ext("main", "invoice", order_id))
+
+
+def shop_total(shop: ShopData, order_id: int) -> Decimal:
+    return Decimal(str(shop.get("orders", order_id)["total_paid_tax_incl"])).quantize(Decimal("0.01"))
+
+
+async def orders_pass(sandbox: Sandbox, state: Path, **settings: Any) -> Any:
+    async with engine_for(sandbox, state, resources=ORDERS, **settings) as w:
+        return await w.engine.run_pass("main", "orders")
+
+
+async def test_an_order_through_its_states_is_one_order_one_invoice_its_payment_once_and_closed(
+    make_sandbox: SandboxFactory, tmp_path: Path
+) -> None:
+    shop = small_shop()
+    sandbox = await make_sandbox({"main": shop}, dolibarr_options=RACY)
+    state = tmp_path / "state.sqlite3"
+    data = sandbox.dolibarr
+    customer = french_customer(shop)
+    a, b = simple_products(shop)[:2]
+
+    oid = shop.create_order(customer, [(a, 2), (b, 1)], state_id=AWAITING_CHECK)
+    report = await orders_pass(sandbox, state)
+    assert report.outcome == "ok", report.error
+    assert dolibarr_order(sandbox, oid) is None, "awaiting payment: not invoiced yet, so not in Dolibarr"
+
+    shop.advance(3600)
+    shop.change_order_state(oid, PAYMENT_ACCEPTED)
+    report = await orders_pass(sandbox, state)
+    assert report.outcome == "ok" and report.created == 1, report
+    order = dolibarr_order(sandbox, oid)
+    assert order is not None and order["status"] == "1", "validated"
+    reference = shop.get("orders", oid)["reference"]
+    assert order["ref_client"] == f"{reference} / {oid}"
+    assert Decimal(order["total_ttc"]) == shop_total(shop, oid)
+    invoice = dolibarr_invoice(sandbox, oid)
+    assert invoice is not None and invoice["status"] == "2" and invoice["paye"] == "1", "validated, then paid"
+    assert Decimal(invoice["total_ttc"]) == shop_total(shop, oid)
+    assert invoice["ref_client"] == order["ref_client"]
+    number = shop.get("orders", oid)["invoice_number"]
+    assert f"PrestaShop invoice number {number}" in (invoice["note_private"] or "")
+    assert data.paid_amount(int(invoice["id"])) == shop_total(shop, oid)
+
+    for next_state in (SHIPPED, DELIVERED):
+        shop.advance(3600)
+        shop.change_order_state(oid, next_state)
+        sandbox.dolibarr_requests.reset()
+        report = await orders_pass(sandbox, state)
+        assert report.outcome == "ok", report.error
+
+    assert data.count("orders") == 1 and data.count("invoices") == 1 and data.count("payments") == 1
+    order = dolibarr_order(sandbox, oid)
+    assert order is not None and order["status"] == "3", "shipped then delivered: closed"
+    invoice = dolibarr_invoice(sandbox, oid)
+    assert invoice is not None and invoice["paye"] == "1"
+    assert data.count("thirdparties") == 1
+
+    sandbox.dolibarr_requests.reset()
+    report = await orders_pass(sandbox, state)
+    assert sandbox.dolibarr_requests.writes() == 0, sandbox.dolibarr_requests.counts
+
+
+async def test_a_status_change_alone_is_pushed_with_one_status_call(
+    make_sandbox: SandboxFactory, tmp_path: Path
+) -> None:
+    shop = small_shop()
+    sandbox = await make_sandbox({"main": shop})
+    state = tmp_path / "state.sqlite3"
+    customer = french_customer(shop)
+    oid = shop.create_order(customer, [(simple_products(shop)[0], 1)], state_id=PAYMENT_ACCEPTED)
+    await orders_pass(sandbox, state)
+    shop.advance(600)
+    shop.change_order_state(oid, SHIPPED)
+    sandbox.dolibarr_requests.reset()
+    report = await orders_pass(sandbox, state)
+    assert report.updated == 1, report
+    requests = sandbox.dolibarr_requests
+    assert requests.writes() == 1 and requests.total("POST", "/orders/{id}/close") == 1, requests.counts
+    order = dolibarr_order(sandbox, oid)
+    assert order is not None and order["status"] == "3"
+
+
+async def test_fifty_orders_of_one_new_customer_synced_at_once_make_one_thirdparty(
+    make_sandbox: SandboxFactory, tmp_path: Path
+) -> None:
+    shop = small_shop()
+    sandbox = await make_sandbox({"main": shop}, dolibarr_options=RACY)
+    customer = french_customer(shop)
+    products = simple_products(shop)
+    ids = [
+        shop.create_order(customer, [(products[n % len(products)], 1 + n % 3)], state_id=PAYMENT_ACCEPTED)
+        for n in range(50)
+    ]
+    report = await orders_pass(
+        sandbox,
+        tmp_path / "state.sqlite3",
+        dolibarr={"max_concurrency": 8},
+        shop_overrides={"main": {"page_size": 50}},
+    )
+    assert report.outcome == "ok" and report.created == 50, report
+    data = sandbox.dolibarr
+    assert data.count("thirdparties") == 1
+    assert len(data.find("thirdparties", ref_ext=ref_ext("main", "customer", customer))) == 1
+    assert data.count("contacts") == 1, "the one address, once"
+    refs = [o["ref"] for o in data.orders.values()]
+    assert len(set(refs)) == 50 and all(r.startswith("CO") for r in refs), "validated one at a time"
+    invoice_refs = [i["ref"] for i in data.invoices.values()]
+    assert len(set(invoice_refs)) == 50 and all(r.startswith("FA") for r in invoice_refs)
+    for oid in ids:
+        order = dolibarr_order(sandbox, oid)
+        assert order is not None and Decimal(order["total_ttc"]) == shop_total(shop, oid)
+
+
+@pytest.mark.parametrize("round_type", [1, 2, 3])
+async def test_order_lines_follow_each_rounding_mode_to_the_cent(
+    make_sandbox: SandboxFactory, tmp_path: Path, round_type: int
+) -> None:
+    shop = small_shop(round_type=round_type)
+    sandbox = await make_sandbox({"main": shop})
+    customer = french_customer(shop)
+    products = simple_products(shop)
+    oid = shop.create_order(
+        customer,
+        [OrderLine(products[0], 7), OrderLine(products[1], 3), OrderLine(products[2], 11)],
+        state_id=PAYMENT_ACCEPTED,
+    )
+    report = await orders_pass(sandbox, tmp_path / "state.sqlite3")
+    assert report.outcome == "ok", report.error
+    order = dolibarr_order(sandbox, oid)
+    assert order is not None and Decimal(order["total_ttc"]) == shop_total(shop, oid)
+    async with engine_for(sandbox, tmp_path / "state.sqlite3", resources=ORDERS) as w:
+        [row] = await order_totals.rows(w.store, differing_only=False)
+    assert row.outcome in ("exact", "adjusted") and row.dolibarr_total == shop_total(shop, oid)
