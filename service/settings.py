@@ -428,6 +428,29 @@ def _shop(raw: Mapping[str, Any], index: int, base_dir: Path) -> ShopSettings:
     return shop
 
 
+def _check_category_roots(shops: tuple[ShopSettings, ...]) -> None:
+    """Several shops syncing categories: Dolibarr refuses two categories with one label at one level (the
+    shops' "Clothes" would collide), so each shop's tree hangs under its own ``catalog.root_category``."""
+    syncing = [s for s in shops if "categories" in s.enabled()]
+    if len(syncing) < 2:
+        return
+    for shop in syncing:
+        if not shop.catalog.root_category.strip():
+            raise ConfigError(
+                f"setting shops.{shop.name}.catalog.root_category is required when several shops sync "
+                "categories: Dolibarr refuses two categories with the same label at one level, so each shop's "
+                f'categories hang under a root category of its own (e.g. root_category = "{shop.name}"), '
+                "or disable the categories resource of all shops but one"
+            )
+    labels = [s.catalog.root_category.strip().casefold() for s in syncing]
+    for shop, label in zip(syncing, labels, strict=True):
+        if labels.count(label) > 1:
+            raise ConfigError(
+                f"setting shops.{shop.name}.catalog.root_category = {shop.catalog.root_category!r} is used by "
+                "another shop too; each shop needs a root category of its own"
+            )
+
+
 def parse_settings(data: Mapping[str, Any], *, base_dir: Path, source: Path | None = None) -> Settings:
     top = _Reader(data, "", base_dir)
     dol = top.table("dolibarr")
@@ -455,6 +478,7 @@ def parse_settings(data: Mapping[str, Any], *, base_dir: Path, source: Path | No
     duplicates = sorted({n for n in names if names.count(n) > 1})
     if duplicates:
         raise ConfigError(f"setting shops: the name {duplicates[0]!r} is used twice; names must be unique")
+    _check_category_roots(shops)
 
     rt = top.table("retry")
     retry = RetrySettings(

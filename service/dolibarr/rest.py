@@ -916,6 +916,8 @@ class DolibarrRestClient:
             )
         except NotFound:
             return {}
+        if answer == []:
+            return {}  # no extrafield at all: PHP encodes the empty array as a list
         data = self._dict(answer, where, "extrafields")
         found = data.get(elementtype, {})
         return {str(k): dict(v) for k, v in found.items()} if isinstance(found, dict) else {}

@@ -166,27 +166,25 @@ class StockStream(_Sweep):
             return True
         return _int(row, "id_shop") in (self.shop.id_shop, 0)
 
-    async def _with_combinations(self, product_ids: Sequence[int]) -> frozenset[int]:
-        """Which of these products have combinations (one id-and-product listing of their combinations)."""
-        found: set[int] = set()
-        wanted = sorted(set(product_ids))
-        for start in range(0, len(wanted), CHUNK):
-            chunk = wanted[start : start + CHUNK]
-            rows = await self.client.fetch(
-                "combinations", filters={"id_product": Filter.any_of(*chunk)}, display=("id", "id_product")
-            )
-            found |= {_int(r, "id_product") for r in rows}
-        return frozenset(found)
+    async def _products(self, product_ids: Sequence[int]) -> dict[int, bool]:
+        """The products of this shop among these (multistore: a shared stock row can name a product of
+        another shop of the group), and whether each has combinations: one listing per 50 products."""
+        found: dict[int, bool] = {}
+        for record in await _by_ids(self.client, "products", product_ids, ("id", "combinations[id]")):
+            found[_int(record, "id")] = catalog_read.has_combinations(record)
+        return found
 
     async def batch(self, records: Sequence[Record], ctx: ShopContext) -> Batch:
         batch = Batch()
         rows = [r for r in records if self.in_scope(r)]
         if not rows or not ctx.stock_enabled:
             return batch
-        product_level = [_int(r, "id_product") for r in rows if not _int(r, "id_product_attribute")]
-        with_combinations = await self._with_combinations(product_level) if product_level else frozenset()
+        products = await self._products([_int(r, "id_product") for r in rows])
+        with_combinations = frozenset(pid for pid, has in products.items() if has)
         for row in rows:
             ps_id = str(_int(row, "id"))
+            if _int(row, "id_product") not in products:
+                continue  # not a product of this shop (or deleted since): nothing to mirror
             try:
                 payload = catalog.map_stock(row, ctx, with_combinations=with_combinations)
             except MappingError as exc:

@@ -1,0 +1,444 @@
+"""The catalog end to end, over real sockets: references, prices and taxes, descriptions, categories, images and
+stock, each change mirrored by the minimal set of Dolibarr requests."""
+
+from __future__ import annotations
+
+import re
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from service.app import wired
+from service.dolibarr.model import ref_ext
+from service.sandbox.dolibarr_model import DolibarrData
+from service.sandbox.harness import Sandbox
+from service.sandbox.shop_generator import generate_shop
+from service.sandbox.shop_model import ShopData
+from tests.conftest import SandboxFactory
+from tests.e2e.catalog_support import (
+    catalog_overrides,
+    combinations_of,
+    files,
+    money,
+    product_of,
+    stock,
+    sync,
+    text,
+    writes,
+)
+
+WEIRD = "O'Neil (50%) x"  # a quote, parentheses, a LIKE wildcard and spaces
+LOOKALIKE = "O'Neil (50X) x"  # what a LIKE 'O''Neil (50%' or an unescaped % would also match
+
+
+def small_shop(seed: int = 5, **kwargs: object) -> ShopData:
+    """Products 1 and 2 have combinations, 3-8 are simple."""
+    options: dict[str, object] = {
+        "categories": 8,
+        "products": 8,
+        "customers": 2,
+        "combination_share": 0.0,
+        "combinations_per_product": 3,
+    }
+    options.update(kwargs)
+    return generate_shop(seed, **options)  # type: ignore[arg-type]
+
+
+def simple_products(shop: ShopData) -> list[int]:
+    return sorted(pid for pid in shop.table("products") if not combinations_of(shop, pid))
+
+
+# ----------------------------------------------------------------------------------------------- references
+
+
+def with_references(shop: ShopData, refs: dict[int, str]) -> ShopData:
+    for pid, reference in refs.items():
+        shop.update("products", pid, reference=reference)
+    return shop
+
+
+async def test_duplicate_empty_and_awkward_references_get_distinct_stable_refs(
+    make_sandbox: SandboxFactory, tmp_path: Path
+) -> None:
+    shop = with_references(small_shop(), {3: "DUP-REF", 4: "DUP-REF", 5: "", 6: WEIRD, 7: "  spaced   ref "})
+    dolibarr = DolibarrData()
+    lookalike = dolibarr.create_product({"ref": LOOKALIKE, "label": "made in Dolibarr", "price": 1})
+    sandbox = await make_sandbox({"main": shop}, dolibarr=dolibarr)
+    state = tmp_path / "s.sqlite3"
+    await sync(sandbox, state, ("categories", "products"))
+    data = sandbox.dolibarr
+
+    refs = {pid: product_of(data, "main", pid)["ref"] for pid in simple_products(shop)}
+    assert sorted([refs[3], refs[4]]) == ["DUP-REF", "DUP-REF-1"]
+    assert refs[5] == "PS5"
+    assert refs[6] == WEIRD
+    assert refs[7] == "spaced ref"
+    assert len(set(refs.values())) == len(refs)
+    assert data.products[lookalike]["ref_ext"] is None, (
+        "the Dolibarr product with a lookalike ref is not ours"
+    )
+
+    # a second sync changes nothing
+    sandbox.dolibarr_requests.reset()
+    await sync(sandbox, state, ("categories", "products"))
+    assert writes(sandbox) == []
+
+    # the state file lost: every product is found again by its ref_ext and keeps its ref
+    sandbox.dolibarr_requests.reset()
+    await sync(sandbox, tmp_path / "fresh.sqlite3", ("categories", "products"))
+    assert sandbox.dolibarr_requests.total("POST", "/products") == 0
+    assert {pid: product_of(data, "main", pid)["ref"] for pid in refs} == refs
+    assert all(
+        int(p) != lookalike
+        for m, p in re.findall(
+            r"(PUT) /api/index.php/products/(\d+)",
+            " ".join(f"{m} {p}" for m, p in sandbox.dolibarr_requests.raw),
+        )
+    )
+
+    # the shop renames the duplicate: it gets its own ref, the other keeps "DUP-REF"
+    holder = 3 if refs[3] == "DUP-REF-1" else 4
+    shop.advance(5)
+    shop.update("products", holder, reference="DUP-REF-NEW")
+    await sync(sandbox, state, ("products",))
+    assert product_of(data, "main", holder)["ref"] == "DUP-REF-NEW"
+    assert product_of(data, "main", 7 - holder)["ref"] == "DUP-REF"
+
+
+async def test_shared_refs_adopts_the_dolibarr_product_with_exactly_that_awkward_ref(
+    make_sandbox: SandboxFactory, tmp_path: Path
+) -> None:
+    """The lookup by ref goes through sqlfilters: quotes, parentheses and % must neither break it nor match a
+    lookalike."""
+    shop = with_references(small_shop(), {6: WEIRD})
+    dolibarr = DolibarrData()
+    lookalike = dolibarr.create_product({"ref": LOOKALIKE, "label": "lookalike", "price": 1})
+    made_by_hand = dolibarr.create_product({"ref": WEIRD, "label": "made in Dolibarr", "price": 1})
+    sandbox = await make_sandbox({"main": shop}, dolibarr=dolibarr)
+    before = dolibarr.count("products")
+    await sync(
+        sandbox,
+        tmp_path / "s.sqlite3",
+        ("categories", "products"),
+        overrides=catalog_overrides(shared_refs=True),
+    )
+    product = product_of(sandbox.dolibarr, "main", 6)
+    assert int(product["id"]) == made_by_hand
+    assert product["label"] == text(shop.table("products")[6]["name"])
+    assert dolibarr.products[lookalike]["ref_ext"] is None
+    assert dolibarr.products[lookalike]["label"] == "lookalike"
+    simple = len(simple_products(shop))
+    combos = sum(len(combinations_of(shop, pid)) for pid in shop.table("products"))
+    assert dolibarr.count("products") == before + simple + combos - 1
+
+
+async def test_shared_refs_makes_one_product_of_the_same_reference_in_two_shops(
+    make_sandbox: SandboxFactory, tmp_path: Path
+) -> None:
+    a = with_references(small_shop(5), {3: "SAME-REF", 4: "ONLY-A"})
+    b = with_references(small_shop(6), {3: "SAME-REF", 4: "ONLY-B"})
+    sandbox = await make_sandbox({"a": a, "b": b})
+    resources = ("categories", "products")
+
+    shared = {
+        "a": {"catalog": {"shared_refs": True, "root_category": "Shop A"}},
+        "b": {"catalog": {"shared_refs": True, "root_category": "Shop B"}},
+    }
+    await sync(sandbox, tmp_path / "shared.sqlite3", resources, shops=("a", "b"), overrides=shared)
+    data = sandbox.dolibarr
+    [one] = data.find("products", ref="SAME-REF")
+    assert one["ref_ext"] == ref_ext("a", "product", 3), "the product stays the first shop's"
+    assert not data.find("products", ref="SAME-REF-1")
+    # shop b's record points at it: a change in shop b does not fight shop a over its fields
+    b.advance(5)
+    b.update("products", 3, price=Decimal("999.000000"))
+    sandbox.dolibarr_requests.reset()
+    await sync(sandbox, tmp_path / "shared.sqlite3", resources, shops=("a", "b"), overrides=shared)
+    assert sandbox.dolibarr_requests.total("PUT", f"/products/{one['id']}") == 0
+    assert money(data.products[int(one["id"])]["price"]) != money(999)
+
+
+async def test_without_shared_refs_the_same_reference_in_two_shops_is_two_products(
+    make_sandbox: SandboxFactory, tmp_path: Path
+) -> None:
+    a = with_references(small_shop(5), {3: "SAME-REF"})
+    b = with_references(small_shop(6), {3: "SAME-REF"})
+    sandbox = await make_sandbox({"a": a, "b": b})
+    roots = {"a": {"catalog": {"root_category": "Shop A"}}, "b": {"catalog": {"root_category": "Shop B"}}}
+    await sync(sandbox, tmp_path / "s.sqlite3", ("categories", "products"), shops=("a", "b"), overrides=roots)
+    assert product_of(sandbox.dolibarr, "a", 3)["ref"] == "SAME-REF"
+    assert product_of(sandbox.dolibarr, "b", 3)["ref"] == "SAME-REF-1"
+
+
+# ------------------------------------------------------------------------------------ prices, taxes, texts
+
+
+@pytest.mark.parametrize(("country", "rates"), [("FR", {1: 20, 2: 10, 3: 5.5, 4: 0}), ("CH", {})])
+async def test_prices_taxes_barcodes_weights_and_status_follow_the_shop(
+    make_sandbox: SandboxFactory, tmp_path: Path, country: str, rates: dict[int, float]
+) -> None:
+    shop = small_shop(7, products=40, combination_share=0.0)
+    groups = {shop.table("products")[pid]["id_tax_rules_group"] for pid in simple_products(shop)}
+    assert {1, 2, 3, 4} <= groups or country == "CH"
+    sandbox = await make_sandbox({"main": shop})
+    await sync(
+        sandbox,
+        tmp_path / "s.sqlite3",
+        ("categories", "products"),
+        overrides=catalog_overrides(tax_country=country),
+    )
+    for pid in simple_products(shop):
+        row = shop.product_view(pid)
+        product = product_of(sandbox.dolibarr, "main", pid)
+        assert money(product["price"]) == money(row["price"])
+        assert Decimal(product["tva_tx"]) == Decimal(str(rates.get(int(row["id_tax_rules_group"]), 0)))
+        wholesale = Decimal(row["wholesale_price"])
+        assert (money(product["cost_price"]) if product["cost_price"] else None) == (
+            money(wholesale) if wholesale > 0 else None
+        )
+        barcode = next((v for v in (row["ean13"], row["upc"], row["isbn"]) if str(v or "").strip("0")), "")
+        assert (product["barcode"] or "") == barcode
+        on_sale = bool(row["active"]) and bool(row["available_for_order"])
+        assert product["status"] == ("1" if on_sale else "0")
+        weight = Decimal(row["weight"])
+        assert (Decimal(str(product["weight"])) if product["weight"] is not None else None) == (
+            weight if weight > 0 else None
+        )
+
+
+async def test_labels_and_descriptions_in_the_shops_language_and_the_long_description_as_text(
+    make_sandbox: SandboxFactory, tmp_path: Path
+) -> None:
+    shop = small_shop(8, languages=2, combinations_per_product=2)
+    sandbox = await make_sandbox({"main": shop})
+    await sync(
+        sandbox,
+        tmp_path / "s.sqlite3",
+        ("categories", "products"),
+        overrides={"main": {"language_id": 2, "catalog": {"warehouse_id": 1}}},
+    )
+    data = sandbox.dolibarr
+    for pid in simple_products(shop):
+        row = shop.table("products")[pid]
+        product = product_of(data, "main", pid)
+        assert product["label"] == text(row["name"], 2)
+        assert product["description"] == text(row["description_short"], 2)
+        long = product["array_options"]["options_longdescription"]
+        assert "<" not in long and long.strip(), long
+        assert long == re.sub(r"<[^>]+>", "", text(row["description"], 2)).strip()
+    for combination in combinations_of(shop, 1):
+        product = product_of(data, "main", f"1-{combination['id']}")
+        assert product["label"].startswith(text(shop.table("products")[1]["name"], 2) + " - ")
+        color = shop.table("product_option_values")[combination["_option_values"][1]]
+        assert text(color["name"], 2) in product["label"]
+        assert product["description"].startswith("Couleur: "), product["description"]
+
+
+async def test_the_long_description_extrafield_must_exist_and_the_error_says_how_to_create_it(
+    make_sandbox: SandboxFactory, tmp_path: Path
+) -> None:
+    dolibarr = DolibarrData()
+    dolibarr.extrafields.pop("product")
+    sandbox = await make_sandbox({"main": small_shop()}, dolibarr=dolibarr)
+    for create in (False, True):
+        settings = sandbox.settings(
+            tmp_path / f"s{create}.sqlite3",
+            resources=("categories", "products"),
+            shop_overrides={"main": {"catalog": {"create_extrafield": create}}},
+        )
+        async with wired(settings) as w:
+            report = await w.engine.run_pass("main", "products")
+        assert report.outcome == "error" and report.error_kind == "config"
+        message = report.error
+        assert "longdescription" in message and "Complementary attributes" in message
+        assert "cannot create extrafields" in message
+        assert ("cannot be honoured" in message) is create
+        assert dolibarr.count("products") == 0
+    # leaving the long description out is the other way
+    await sync(
+        sandbox,
+        tmp_path / "off.sqlite3",
+        ("categories", "products"),
+        overrides={"main": {"catalog": {"long_description_extrafield": ""}}},
+    )
+    assert dolibarr.count("products") > 0
+
+
+# ---------------------------------------------------------------------------------------------- categories
+
+
+async def test_a_root_category_holds_the_top_level_categories_and_is_made_once(
+    sandbox: Sandbox, tmp_path: Path
+) -> None:
+    overrides = catalog_overrides(root_category="Boutique")
+    state = tmp_path / "s.sqlite3"
+    await sync(sandbox, state, ("categories", "products"), overrides=overrides)
+    data = sandbox.dolibarr
+    [root] = data.find("categories", label="Boutique")
+    assert root["ref_ext"] == ref_ext("main", "category", "root") and int(root["fk_parent"] or 0) == 0
+    for cid, category in sandbox.shop.data.table("categories").items():
+        if int(category["id_parent"]) == 2:
+            [mirror] = data.find("categories", ref_ext=ref_ext("main", "category", cid))
+            assert int(mirror["fk_parent"]) == int(root["id"])
+    sandbox.dolibarr_requests.reset()
+    await sync(sandbox, state, ("categories", "products"), overrides=overrides)
+    assert writes(sandbox) == []
+    await sync(sandbox, tmp_path / "fresh.sqlite3", ("categories",), overrides=overrides)
+    assert len(data.find("categories", label="Boutique")) == 1
+
+
+async def test_moving_a_product_to_another_category_costs_one_link_and_one_unlink(
+    make_sandbox: SandboxFactory, tmp_path: Path
+) -> None:
+    shop = small_shop(9, categories=10)
+    sandbox = await make_sandbox({"main": shop})
+    state = tmp_path / "s.sqlite3"
+    await sync(sandbox, state, ("categories", "products"))
+    pid = simple_products(shop)[0]
+    row = shop.table("products")[pid]
+    old = int(row["id_category_default"])
+    new = next(c for c in sorted(shop.table("categories")) if c > 2 and c not in row["_categories"])
+    shop.advance(5)
+    shop.move_product_to_category(pid, new)
+    sandbox.dolibarr_requests.reset()
+    await sync(sandbox, state, ("categories", "products"))
+    data = sandbox.dolibarr
+    product = product_of(data, "main", pid)
+    category = {
+        c: data.find("categories", ref_ext=ref_ext("main", "category", c))[0]["id"] for c in (old, new)
+    }
+    assert sorted(writes(sandbox)) == sorted(
+        [
+            ("POST", f"/categories/{category[new]}/objects/product/{product['id']}"),
+            ("DELETE", f"/categories/{category[old]}/objects/product/{product['id']}"),
+        ]
+    )
+    linked = data.categories_of("product", int(product["id"]))
+    assert int(category[new]) in {int(c) for c in linked} and int(category[old]) not in {
+        int(c) for c in linked
+    }
+
+
+# -------------------------------------------------------------------------------------------------- images
+
+
+async def test_images_are_attached_once_and_a_deleted_added_or_replaced_image_costs_one_request(
+    make_sandbox: SandboxFactory, tmp_path: Path
+) -> None:
+    shop = small_shop(10)
+    pid = next(p for p in simple_products(shop) if len(shop.product_image_ids(p)) >= 1)
+    first = shop.product_image_ids(pid)[0]
+    second = shop.add_image(pid, legend="back")
+    sandbox = await make_sandbox({"main": shop})
+    state = tmp_path / "s.sqlite3"
+    await sync(sandbox, state)
+    data = sandbox.dolibarr
+
+    product = product_of(data, "main", pid)
+    attached = files(data, product["id"])
+    assert attached == {f"ps-image-{i}.jpg": shop.image_bytes(i) for i in shop.product_image_ids(pid)}
+    for other in simple_products(shop):
+        expected = {f"ps-image-{i}.jpg" for i in shop.product_image_ids(other)}
+        assert set(files(data, product_of(data, "main", other)["id"])) == expected
+    # flat combinations carry their own images, else the product's
+    for combination in combinations_of(shop, 1):
+        own = [i for i in combination["_images"] if i in shop.product_image_ids(1)]
+        expected = {f"ps-image-{i}.jpg" for i in own or shop.product_image_ids(1)}
+        assert set(files(data, product_of(data, "main", f"1-{combination['id']}")["id"])) == expected
+
+    # nothing changed: neither the product pass nor the images check uploads anything
+    sandbox.dolibarr_requests.reset()
+    shop.advance(5)
+    shop.update("products", pid, price=Decimal("12.000000"))
+    await sync(sandbox, state, ("products", "images"))
+    assert writes(sandbox) == [("PUT", f"/products/{product['id']}")]
+
+    # deleted in the shop (no product date moves): the images check deletes exactly that file
+    shop.delete_image(second)
+    sandbox.dolibarr_requests.reset()
+    await sync(sandbox, state, ("products", "images"))
+    assert [m for m, _ in writes(sandbox)] == ["DELETE"]
+    assert set(files(data, product["id"])) == {f"ps-image-{first}.jpg"}
+
+    # added, and the product saved: the product pass uploads exactly that one
+    third = shop.add_image(pid, legend="side")
+    shop.advance(5)
+    shop.update("products", pid, price=Decimal("13.000000"))
+    sandbox.dolibarr_requests.reset()
+    await sync(sandbox, state, ("products",))
+    assert sorted(writes(sandbox)) == sorted(
+        [("PUT", f"/products/{product['id']}"), ("POST", "/documents/upload")]
+    )
+    assert files(data, product["id"])[f"ps-image-{third}.jpg"] == shop.image_bytes(third)
+
+    # replaced under the same id: the images check uploads the new bytes, once
+    shop.replace_image(first)
+    sandbox.dolibarr_requests.reset()
+    await sync(sandbox, state, ("products", "images"))
+    assert writes(sandbox) == [("POST", "/documents/upload")]
+    assert files(data, product["id"])[f"ps-image-{first}.jpg"] == shop.image_bytes(first)
+    sandbox.dolibarr_requests.reset()
+    await sync(sandbox, state, ("images",))
+    assert writes(sandbox) == []
+
+
+async def test_images_off_attaches_nothing(sandbox: Sandbox, tmp_path: Path) -> None:
+    await sync(sandbox, tmp_path / "s.sqlite3", overrides=catalog_overrides(images=False))
+    assert sandbox.dolibarr_requests.total("POST", "/documents") == 0
+
+
+# --------------------------------------------------------------------------------------------------- stock
+
+
+async def test_stock_is_mirrored_and_one_quantity_changed_costs_one_movement(
+    make_sandbox: SandboxFactory, tmp_path: Path
+) -> None:
+    shop = small_shop(11)
+    sandbox = await make_sandbox({"main": shop})
+    state = tmp_path / "s.sqlite3"
+    await sync(sandbox, state)
+    data = sandbox.dolibarr
+    for pid in simple_products(shop):
+        assert stock(data, product_of(data, "main", pid)["id"]) == shop.stock_quantity(pid)
+    for combination in combinations_of(shop, 1):
+        cid = int(combination["id"])
+        assert stock(data, product_of(data, "main", f"1-{cid}")["id"]) == shop.stock_quantity(1, cid)
+
+    # one quantity changed: one movement of the difference
+    pid = simple_products(shop)[1]
+    product = product_of(data, "main", pid)
+    shop.set_stock(pid, 0, 42)
+    sandbox.dolibarr_requests.reset()
+    [report] = await sync(sandbox, state, ("stock",))
+    assert writes(sandbox) == [("POST", "/stockmovements")]
+    assert stock(data, product["id"]) == 42 and report.updated == 1
+
+    # a combination's quantity changed: its product moves, the product-level row (the sum) is skipped
+    combination = combinations_of(shop, 1)[0]
+    child = product_of(data, "main", f"1-{combination['id']}")
+    shop.set_stock(1, int(combination["id"]), 7)
+    sandbox.dolibarr_requests.reset()
+    await sync(sandbox, state, ("stock",))
+    assert writes(sandbox) == [("POST", "/stockmovements")]
+    assert stock(data, child["id"]) == 7
+
+    # nothing changed: no request about stock at all
+    sandbox.dolibarr_requests.reset()
+    await sync(sandbox, state, ("stock",))
+    assert sandbox.dolibarr_requests.total(contains="/stock") == 0
+
+    # Dolibarr already holds the new quantity: nothing is moved (a movement of 0 is refused with a 503)
+    data.move_stock(int(product["id"]), 1, Decimal(8), label="counted by hand")
+    shop.set_stock(pid, 0, 50)
+    sandbox.dolibarr_requests.reset()
+    await sync(sandbox, state, ("stock",))
+    assert writes(sandbox) == []
+    assert stock(data, product["id"]) == 50
+
+
+async def test_stock_off_or_without_a_warehouse_moves_nothing(sandbox: Sandbox, tmp_path: Path) -> None:
+    await sync(sandbox, tmp_path / "a.sqlite3", overrides=catalog_overrides(stock_mode="off"))
+    await sync(sandbox, tmp_path / "b.sqlite3", overrides={"main": {"catalog": {"warehouse_id": 0}}})
+    assert sandbox.dolibarr_requests.total(contains="/stock") == 0
+    assert sandbox.shop.requests.total(contains="stock_availables") == 0
