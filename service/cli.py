@@ -20,6 +20,7 @@ import structlog
 
 from service import logs
 from service.app import wired
+from service.engine.catalog_setup import extrafield_problems
 from service.engine.pipeline import PassReport
 from service.errors import ConfigError, SyncError, TransientError
 from service.settings import Settings, config_path, load_settings, readable_by_others
@@ -314,6 +315,8 @@ async def check(config: str | None) -> int:
             caps = await w.port.capabilities()
             click.echo(f"dolibarr   reachable, version {caps.version} ({settings.dolibarr.backend})")
             problems += [f"dolibarr: {p}" for p in await w.port.check_access()]
+            for shop in settings.shops:  # the catalog's setup in Dolibarr (the long-description extrafield)
+                problems += [f"dolibarr: {p}" for p in await extrafield_problems(w.port, shop)]
         except SyncError as exc:
             problems.append(f"dolibarr: {exc}")
         for shop in settings.shops:
