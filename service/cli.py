@@ -484,5 +484,22 @@ async def demo(
     return code
 
 
+def _add_order_commands() -> None:
+    """``backfill`` and ``report totals`` live in cli_orders.py, built with this module's helpers."""
+    from service import cli_orders
+
+    cli_orders.register(
+        main,
+        config_option=config_option,
+        handled=handled,
+        load=_load,
+        print_report=print_report,
+        exit_status=exit_status,
+    )
+
+
+_add_order_commands()
+
+
 if __name__ == "__main__":
     main()

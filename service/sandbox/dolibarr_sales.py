@@ -630,6 +630,40 @@ class SalesMixin:
             raise _err(404, "Invoice not found", source)
         return inv
 
+    def multicurrencies(self) -> list[Obj]:
+        """``GET /multicurrencies`` (module Multicurrency on): Dolibarr's main currency at rate 1, and the
+        currencies documents were created in, at their latest rate."""
+        rates: dict[str, Decimal] = {self.main_currency: Decimal(1)}
+        for doc in (*self.orders.values(), *self.invoices.values()):
+            rates[str(doc["multicurrency_code"])] = dec(doc["multicurrency_tx"], "1")
+        return [
+            {
+                "id": str(n),
+                "code": code,
+                "name": code,
+                "entity": "1",
+                "rate": {"id": str(n), "rate": sfloat(rate), "fk_multicurrency": str(n)},
+            }
+            for n, (code, rate) in enumerate(sorted(rates.items()), start=1)
+        ]
+
+    def _mc(self, iid: int) -> bool:
+        inv = self.invoice(iid)
+        return self.multicurrency_enabled and str(inv["multicurrency_code"]) != self.main_currency
+
+    def paid_amount_mc(self, iid: int) -> Decimal:
+        """What was paid on an invoice in its own currency (payments made in the main currency converted)."""
+        tx = dec(self.invoice(iid)["multicurrency_tx"], "1")
+        total = Decimal(0)
+        for pid in self.invoice_payments.get(iid, []):
+            p = self.payments[pid]
+            mc = p.get("_mc_amounts", {}).get(iid)
+            total += mc if mc is not None else mt(p["_amounts"].get(iid, Decimal(0)) * tx)
+        return total
+
+    def remain_to_pay_mc(self, iid: int) -> Decimal:
+        return mt(dec(self.invoice(iid)["multicurrency_total_ttc"]) - self.paid_amount_mc(iid))
+
     def paid_amount(self, iid: int) -> Decimal:
         total = Decimal(0)
         for pid in self.invoice_payments.get(iid, []):
@@ -974,6 +1008,7 @@ class SalesMixin:
         comment: str,
         close_paid: bool,
         ref_ext: str = "",
+        mc_amounts: dict[int, Decimal] | None = None,
     ) -> int:
         if not any(amounts.values()):
             raise _err(400, "Payment error : TotalAmountEmpty", "api_invoices.class.php:1520")
@@ -1002,13 +1037,15 @@ class SalesMixin:
                 "fk_bank_line": str(bank_line),
                 "invoices": {str(k): s8(v) for k, v in amounts.items()},
                 "_amounts": dict(amounts),
+                "_mc_amounts": dict(mc_amounts or {}),
             },
         )
         for iid in amounts:
             self.invoice_payments.setdefault(iid, []).append(pid)
             inv = self.invoices[iid]
             inv["last_main_doc"] = f"facture/{inv['ref']}/{inv['ref']}.pdf"
-            if close_paid and self.remain_to_pay(iid) == 0 and int(inv["status"]) == INVOICE_VALIDATED:
+            settled = self.remain_to_pay(iid) == 0 or (self._mc(iid) and self.remain_to_pay_mc(iid) == 0)
+            if close_paid and settled and int(inv["status"]) == INVOICE_VALIDATED:
                 self.invoices.update_obj(iid, statut="2", status="2", paye="1")
         return pid
 
@@ -1044,12 +1081,29 @@ class SalesMixin:
         if not isinstance(arr, dict) or not arr:
             raise _err(400, "Payment error : TotalAmountEmpty", "api_invoices.class.php:1640")
         amounts: dict[int, Decimal] = {}
+        mc_amounts: dict[int, Decimal] = {}
         for key, val in arr.items():
             iid = int(dec(key))
             if iid not in self.invoices:
                 raise _err(404, f"Invoice ID {iid} not found", "api_invoices.class.php:1600")
             remain = self.remain_to_pay(iid)
             raw = val.get("amount") if isinstance(val, dict) else val
+            raw_mc = val.get("multicurrency_amount") if isinstance(val, dict) else None
+            if raw in (None, "") and raw_mc not in (None, "") and self._mc(iid):
+                # an amount in the invoice's currency: Paiement::create converts it with the invoice's rate
+                remain_mc = self.remain_to_pay_mc(iid)
+                mc = remain_mc if raw_mc == "remain" else mt(dec(raw_mc))
+                if mc > remain_mc and not body.get("accepthigherpayment"):
+                    raise _err(
+                        400,
+                        f"Payment amount on invoice ID {iid} ({sfloat(mc)}) is higher than remain to pay"
+                        f" ({sfloat(remain_mc)})",
+                        "api_invoices.class.php:1620",
+                    )
+                mc_amounts[iid] = mc
+                tx = dec(self.invoices[iid]["multicurrency_tx"], "1")
+                amounts[iid] = remain if mc == remain_mc else mt(mc / tx)
+                continue
             amount = remain if raw == "remain" else mt(dec(raw))
             if amount > remain and not body.get("accepthigherpayment"):
                 raise _err(
@@ -1069,6 +1123,7 @@ class SalesMixin:
             restricthtml(body.get("comment")) or "",
             str(body["closepaidinvoices"]) == "yes",
             alphanohtml(body.get("ref_ext")) or "",
+            mc_amounts,
         )
 
     def payments_of(self, iid: int) -> list[Obj]:

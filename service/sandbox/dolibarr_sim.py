@@ -245,7 +245,7 @@ class DolibarrSim:
                 return web.Response(status=403, text=page, content_type="text/html", charset="utf-8")
         tail = decoded[len(BASE) :].strip("/") if decoded.startswith(BASE) else ""
         api = tail.split("/", 1)[0]
-        if api not in KNOWN_APIS:
+        if api not in KNOWN_APIS and not (api == "multicurrencies" and self.data.multicurrency_enabled):
             return web.Response(
                 status=501, text="API not found (failed to include API file)", content_type="text/html"
             )
@@ -825,6 +825,14 @@ class DolibarrSim:
                 inventorycode=ctx.body.get("movementcode") or None,
                 price=dec(ctx.body.get("price"), "0"),
             )
+
+        async def mc_list(ctx: Ctx) -> Any:
+            # api_multicurrencies (module Multicurrency on): the currencies and their latest rate
+            rows = d.multicurrencies()
+            limit = ctx.int_param("limit", 100)
+            return rows[:limit] if limit > 0 else rows
+
+        r("GET", "multicurrencies", mc_list)
 
         async def ba_list(ctx: Ctx) -> Any:
             return self.list_rows(

@@ -196,3 +196,34 @@ async def test_order_lines_follow_each_rounding_mode_to_the_cent(
     async with engine_for(sandbox, tmp_path / "state.sqlite3", resources=ORDERS) as w:
         [row] = await order_totals.rows(w.store, differing_only=False)
     assert row.outcome in ("exact", "adjusted") and row.dolibarr_total == shop_total(shop, oid)
+
+
+async def test_an_order_in_another_currency_uses_multicurrency_or_is_a_recorded_failure(
+    make_sandbox: SandboxFactory, tmp_path: Path
+) -> None:
+    usd = 2
+    shop = small_shop()
+    customer = french_customer(shop)
+    a, b = simple_products(shop)[:2]
+    oid = shop.create_order(customer, [(a, 3), (b, 1)], currency_id=usd, state_id=PAYMENT_ACCEPTED)
+
+    off = await make_sandbox({"main": shop})
+    report = await orders_pass(off, tmp_path / "off.sqlite3")
+    assert report.failed == 1 and dolibarr_order(off, oid) is None
+    async with engine_for(off, tmp_path / "off.sqlite3", resources=ORDERS) as w:
+        [failure] = await w.store.failures("main")
+    assert "USD" in failure.message and "Multicurrency" in failure.message
+
+    on = await make_sandbox(
+        {"main": shop}, dolibarr_options=DolibarrSimOptions(bad_key_delay_s=0.0, multicurrency_enabled=True)
+    )
+    report = await orders_pass(on, tmp_path / "on.sqlite3")
+    assert report.outcome == "ok" and report.created == 1, report
+    order = dolibarr_order(on, oid)
+    assert order is not None and order["multicurrency_code"] == "USD"
+    assert Decimal(order["multicurrency_tx"]) == Decimal("1.0825")
+    assert Decimal(order["multicurrency_total_ttc"]) == shop_total(shop, oid)
+    invoice = dolibarr_invoice(on, oid)
+    assert invoice is not None and invoice["multicurrency_code"] == "USD"
+    assert Decimal(invoice["multicurrency_total_ttc"]) == shop_total(shop, oid)
+    assert invoice["paye"] == "1", "paid in dollars, in full"
