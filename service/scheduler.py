@@ -35,6 +35,8 @@ log = structlog.get_logger("ps2doli.scheduler")
 MAX_PAUSE_S = 600.0
 # resources the generic sweep re-reads (the catalog's stock and combinations are sweeps by nature)
 SWEEPABLE = frozenset(STREAMS)
+# resources checked less often than this are not re-run at start-up when their last pass is recent enough
+SLOW_INTERVAL_S = 3600
 
 
 @dataclass
@@ -125,7 +127,23 @@ class Service:
             for resource in shop.enabled():
                 if self.engine.stopping.is_set():
                     return
+                if await self._done_lately(shop.name, resource):
+                    continue
                 await self._tick(shop.name, resource)
+
+    async def _done_lately(self, shop: str, resource: str) -> bool:
+        """A slow check (run less often than hourly, e.g. the images check that downloads every image) whose
+        last pass ended well within its interval is not run again because the service restarted."""
+        interval = self.settings.shop(shop).resources[resource].interval_s
+        if interval < SLOW_INTERVAL_S:
+            return False
+        last = await self.engine.store.last_run(shop, resource)
+        if last is None or last.finished_at is None or last.outcome not in ("ok", "partial"):
+            return False
+        if time.time() - last.finished_at >= interval:
+            return False
+        log.info("pass.skipped_recent", shop=shop, resource=resource, finished_at=last.finished_at)
+        return True
 
     def request_stop(self) -> None:
         if not self.engine.stopping.is_set():
