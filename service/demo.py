@@ -20,7 +20,9 @@ from service.engine.pipeline import PassReport
 from service.sandbox.harness import Sandbox, start_sandbox
 from service.sandbox.shop_generator import generate_shop
 
-DEMO_RESOURCES = ("categories", "products", "customers")
+DEMO_RESOURCES = ("categories", "products", "combinations", "stock", "images", "customers")
+# the demo mirrors stock into the simulated Dolibarr's warehouse 1
+DEMO_CATALOG = {"main": {"catalog": {"warehouse_id": 1}}}
 
 
 def _summary(reports: list[PassReport], sandbox: Sandbox, title: str) -> None:
@@ -71,7 +73,9 @@ async def run_demo(
         temp = tempfile.TemporaryDirectory(prefix="ps2doli-demo-")
         state_dir = Path(temp.name)
     try:
-        settings = sandbox.settings(state_dir / "state.sqlite3", resources=DEMO_RESOURCES)
+        settings = sandbox.settings(
+            state_dir / "state.sqlite3", resources=DEMO_RESOURCES, shop_overrides=DEMO_CATALOG
+        )
         async with wired(settings, progress=_progress) as w:
             click.echo("\nFirst sync")
             started = time.monotonic()
@@ -81,7 +85,9 @@ async def run_demo(
                 click.echo("")
             _summary(first, sandbox, f"First sync done in {time.monotonic() - started:.1f}s")
 
-            click.echo("\nChanging the shop: 3 prices, 1 product name, 2 customers' names ...")
+            click.echo(
+                "\nChanging the shop: 3 prices, 1 product name, 2 customers' names, 1 stock quantity, 1 image ..."
+            )
             shop.advance(5)
             product_ids = sorted(shop.table("products"))
             for pid in product_ids[:3]:
@@ -90,6 +96,12 @@ async def run_demo(
             shop.update("products", product_ids[-1], name="Renamed in the demo")
             for cid in sorted(shop.table("customers"))[:2]:
                 shop.update("customers", cid, lastname="Demo-Changed")
+            combos = shop.index().combinations_by_product
+            simple = [p for p in product_ids if not combos.get(p)]
+            shop.set_stock(simple[-1], 0, shop.stock_quantity(simple[-1]) + 3)
+            with_image = next((p for p in simple[3:] if shop.product_image_ids(p)), None)
+            if with_image is not None:
+                shop.delete_image(shop.product_image_ids(with_image)[0])
             sandbox.dolibarr_requests.reset()
             sandbox.shop.requests.reset()
 
