@@ -95,12 +95,14 @@ class OrderStream(DateUpdStream):
     kind = "order"
 
     async def pages(self, cursor: Cursor | None) -> AsyncIterator[Page]:
+        seen: set[int] = set()
+        async for page in super().pages(cursor):
+            seen.update(_int(r.get("id")) for r in page.records)
+            yield page
         if cursor is not None and cursor.position:
-            changed = await self._children_changed(cursor)
+            changed = [oid for oid in await self._children_changed(cursor) if oid not in seen]
             if changed:
                 yield Page(await self.fetch([str(i) for i in changed]), None)
-        async for page in super().pages(cursor):
-            yield page
 
     async def _children_changed(self, cursor: Cursor) -> list[int]:
         """Orders whose history, payments or credit slips gained a row in the cursor's window (these have no

@@ -78,6 +78,11 @@ def round2(value: Decimal) -> Decimal:
     return value.quantize(CENT, rounding=ROUND_HALF_UP)
 
 
+def _percent(rate: Decimal) -> str:
+    """``Decimal("20.000")`` -> ``"20"``, ``5.5`` -> ``"5.5"`` (never ``2E+1``)."""
+    return format(rate.normalize(), "f")
+
+
 def _q(value: Decimal, places: int) -> Decimal:
     return value.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP)
 
@@ -549,7 +554,7 @@ def _discount_lines(
         left -= share
         if not share:
             continue
-        description = label if len(ordered) == 1 else f"{label} (VAT {vat.normalize()}%)"
+        description = label if len(ordered) == 1 else f"{label} (VAT {_percent(vat)}%)"
         lines.append(
             _Line(
                 description=description,

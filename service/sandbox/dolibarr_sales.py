@@ -488,8 +488,11 @@ class SalesMixin:
             raise _err(
                 304, "Error nothing done. May be object is already validated", "api_orders.class.php:747"
             )
-        ref = self.next_order_ref(oid)
-        self.next_counter("CO")
+        if str(o["ref"]).startswith("(PROV") or not o["ref"]:
+            ref = self.next_order_ref(oid)
+            self.next_counter("CO")
+        else:
+            ref = str(o["ref"])  # set back to draft and validated again: Commande::validate keeps its number
         now = self.now()
         self.orders.update_obj(
             oid,
@@ -783,8 +786,11 @@ class SalesMixin:
                 "Error when validating Invoice: ErrorObjectMustHaveLinesToBeValidated",
                 "api_invoices.class.php:1143",
             )
-        ref = self.next_invoice_ref(iid)
-        self.next_counter(INVOICE_PREFIX.get(int(inv["type"]), "FA"))
+        if str(inv["ref"]).startswith("(PROV") or not inv["ref"]:
+            ref = self.next_invoice_ref(iid)
+            self.next_counter(INVOICE_PREFIX.get(int(inv["type"]), "FA"))
+        else:
+            ref = str(inv["ref"])  # Facture::validate keeps a number already given
         now = self.now()
         self.invoices.update_obj(
             iid,

@@ -16,6 +16,7 @@ from service.sandbox.shop_generator import generate_shop
 from service.sandbox.shop_model import OrderLine, ShopData
 from service.state import order_totals
 from tests.conftest import SandboxFactory, engine_for
+from tests.e2e.test_backfill import ps2doli, write_config
 
 ORDERS = ("orders",)
 RACY = DolibarrSimOptions(bad_key_delay_s=0.0, race_quirks=True)
@@ -227,3 +228,85 @@ async def test_an_order_in_another_currency_uses_multicurrency_or_is_a_recorded_
     assert invoice is not None and invoice["multicurrency_code"] == "USD"
     assert Decimal(invoice["multicurrency_total_ttc"]) == shop_total(shop, oid)
     assert invoice["paye"] == "1", "paid in dollars, in full"
+
+
+def products_by_tax_group(shop: ShopData) -> dict[int, list[int]]:
+    groups: dict[int, list[int]] = {}
+    for pid in simple_products(shop):
+        groups.setdefault(values.as_int(shop.get("products", pid)["id_tax_rules_group"]), []).append(pid)
+    return groups
+
+
+async def test_a_table_of_orders_with_mixed_taxes_discounts_shipping_wrapping_and_rounding_reconciles(
+    make_sandbox: SandboxFactory, tmp_path: Path
+) -> None:
+    shop = generate_shop(9, categories=4, products=60, customers=8, orders=0)
+    shop.advance(3600)
+    customer = french_customer(shop)
+    groups = products_by_tax_group(shop)
+    assert len([g for g in groups if g]) >= 3, "several VAT rates among the products"
+    mixed = [groups[g][n % len(groups[g])] for n, g in enumerate(sorted(groups))]
+    variants: list[dict[str, Any]] = [
+        {},
+        {"discount_percent": 10},
+        {"discount_amount": "5.00"},
+        {"free_shipping": True, "carrier_id": 3},
+        {"gift_wrapping": True, "gift_message": "Bon anniversaire !"},
+        {"discount_percent": 15, "gift_wrapping": True, "carrier_id": 2},
+        {"discount_amount": "10.00", "free_shipping": True, "carrier_id": 2},
+        {"carrier_id": 1},  # click & collect: no shipping
+    ]
+    ids: list[int] = []
+    for round_type in (1, 2, 3):
+        for n, extra in enumerate(variants):
+            lines = [OrderLine(pid, 1 + (n + k * 3) % 7) for k, pid in enumerate(mixed[n % 2 :])]
+            ids.append(
+                shop.create_order(customer, lines, round_type=round_type, state_id=PAYMENT_ACCEPTED, **extra)
+            )
+    # two orders whose own totals do not add up (FIELD-NOTES): one cent off, and a whole euro off
+    cent_off = shop.create_order(customer, [OrderLine(mixed[0], 2)], state_id=PAYMENT_ACCEPTED)
+    euro_off = shop.create_order(customer, [OrderLine(mixed[1], 2)], state_id=PAYMENT_ACCEPTED)
+    for oid, drift in ((cent_off, Decimal("0.01")), (euro_off, Decimal("1.00"))):
+        total = shop_total(shop, oid) + drift
+        shop.update("orders", oid, total_paid_tax_incl=total, total_paid=total)
+
+    sandbox = await make_sandbox({"main": shop})
+    state = tmp_path / "state.sqlite3"
+    report = await orders_pass(sandbox, state)
+    assert report.created == len(ids) + 1 and report.failed == 1, report
+
+    for oid in [*ids, cent_off]:
+        order, invoice = dolibarr_order(sandbox, oid), dolibarr_invoice(sandbox, oid)
+        assert order is not None and invoice is not None
+        assert Decimal(order["total_ttc"]) == shop_total(shop, oid), (oid, order["total_ttc"])
+        assert Decimal(invoice["total_ttc"]) == shop_total(shop, oid)
+    assert dolibarr_order(sandbox, euro_off) is None
+
+    async with engine_for(sandbox, state, resources=ORDERS) as w:
+        rows = {r.order_id: r for r in await order_totals.rows(w.store, differing_only=False)}
+        [failure] = await w.store.failures("main")
+    assert len(rows) == len(ids) + 2
+    for row in rows.values():
+        assert row.delta == row.shop_total - row.lines_total
+        assert row.outcome in ("exact", "adjusted", "refused"), row
+    assert all(rows[oid].outcome == "exact" for oid in ids), [
+        rows[o] for o in ids if rows[o].outcome != "exact"
+    ]
+    assert rows[cent_off].outcome == "adjusted" and rows[cent_off].delta == Decimal("0.01")
+    assert rows[euro_off].outcome == "refused" and rows[euro_off].delta == Decimal("1.00")
+    assert failure.ps_id == str(euro_off)
+    assert str(shop_total(shop, euro_off)) in failure.message and "1.00" in failure.message
+    adjusted = dolibarr_order(sandbox, cent_off)
+    assert adjusted is not None
+    assert any(
+        line["desc"] == "Rounding adjustment" and Decimal(line["total_ttc"]) == Decimal("0.01")
+        for line in adjusted["lines"]
+    )
+
+    # the admin's view of it
+    config = write_config(tmp_path, sandbox.settings_data(state, resources=ORDERS))
+    code, out, err = await ps2doli("report", "totals", config=config)
+    assert code == 0, out + err
+    listed = {int(line.split()[1]) for line in out.splitlines() if line.startswith("main ")}
+    assert listed == {cent_off, euro_off}, out
+    assert "adjusted" in out and "refused" in out and "2 order(s) whose totals differ" in out
