@@ -603,7 +603,11 @@ class View:
                     out.append(f'\t<{assoc.node} xlink:href="{self.base}images/products/{pid}/{rid}">\n')
                 else:
                     out.append(f'\t<{assoc.node} xlink:href="{self.base}{assoc.api}/{rid}">\n')
-                out.append(f"\t<id>{_cdata(str(rid))}</id>\n")
+                if self.php8_null_associations and not assoc.declares_fields:
+                    # renderFlatAssociation under PHP 8: the field is keyed 0, the id is only in xlink:href
+                    out.append("\t<0><![CDATA[]]></0>\n")
+                else:
+                    out.append(f"\t<id>{_cdata(str(rid))}</id>\n")
                 for f in fields:
                     value = row.get(f.name)
                     href = self.xml_href(f, row, value)
