@@ -155,6 +155,15 @@ async def sync(config: str | None, shop: str | None, resource: str | None) -> in
     settings = _load(config)
     jobs = _jobs(settings, shop, resource)
     async with wired(settings) as w:
+        if resource is None:  # a slow check done lately (the daily images check) runs when asked by name only
+            from service.scheduler import done_lately
+
+            for job in list(jobs):
+                if await done_lately(w.store, settings.shop(job[0]), job[1]):
+                    jobs.remove(job)
+                    click.echo(
+                        f"{job[0]:<10} {job[1]:<12} skipped: checked lately (--resource {job[1]} forces it)"
+                    )
         reports = await w.engine.run_many(jobs)
     for report in reports:
         print_report(report)

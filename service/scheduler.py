@@ -28,7 +28,8 @@ from service.engine.reconcile import RECONCILE, Reconciler
 from service.engine.streams import STREAMS
 from service.engine.sweeps import Sweeper
 from service.observe import Metrics, serve
-from service.settings import Settings
+from service.settings import Settings, ShopSettings
+from service.state.store import StateStore
 
 log = structlog.get_logger("ps2doli.scheduler")
 
@@ -60,6 +61,21 @@ class ShopHealth:
                 log.info("shop.resumed", shop=report.shop)
             self.failures = 0
             self.paused_until = 0.0
+
+
+async def done_lately(store: StateStore, shop: ShopSettings, resource: str) -> bool:
+    """A slow check (run less often than hourly, e.g. the images check that downloads every image) whose last
+    pass ended well within its interval: a restart (or a ``ps2doli sync`` from cron) need not run it again."""
+    interval = shop.resources[resource].interval_s
+    if interval < SLOW_INTERVAL_S:
+        return False
+    last = await store.last_run(shop.name, resource)
+    if last is None or last.finished_at is None or last.outcome not in ("ok", "partial"):
+        return False
+    if time.time() - last.finished_at >= interval:
+        return False
+    log.info("pass.skipped_recent", shop=shop.name, resource=resource, finished_at=last.finished_at)
+    return True
 
 
 class Service:
@@ -132,18 +148,7 @@ class Service:
                 await self._tick(shop.name, resource)
 
     async def _done_lately(self, shop: str, resource: str) -> bool:
-        """A slow check (run less often than hourly, e.g. the images check that downloads every image) whose
-        last pass ended well within its interval is not run again because the service restarted."""
-        interval = self.settings.shop(shop).resources[resource].interval_s
-        if interval < SLOW_INTERVAL_S:
-            return False
-        last = await self.engine.store.last_run(shop, resource)
-        if last is None or last.finished_at is None or last.outcome not in ("ok", "partial"):
-            return False
-        if time.time() - last.finished_at >= interval:
-            return False
-        log.info("pass.skipped_recent", shop=shop, resource=resource, finished_at=last.finished_at)
-        return True
+        return await done_lately(self.engine.store, self.settings.shop(shop), resource)
 
     def request_stop(self) -> None:
         if not self.engine.stopping.is_set():

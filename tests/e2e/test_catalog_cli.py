@@ -46,3 +46,21 @@ async def test_a_restart_does_not_run_the_daily_images_check_again(sandbox: Sand
         assert await w.store.last_run("main", "images") == first
         assert (await w.store.last_run("main", "products")).id > first.id  # type: ignore[union-attr]
     assert sandbox.shop.requests.total(contains="/images/products/") == 0
+
+
+async def test_sync_from_cron_skips_the_images_check_done_lately_unless_asked(
+    sandbox: Sandbox, tmp_path: Path
+) -> None:
+    data = sandbox.settings_data(tmp_path / "state.sqlite3", resources=("categories", "products", "images"))
+    data["shops"][0]["resources"]["images"]["interval_s"] = 86400
+    config = write_config(tmp_path, data)
+    code, out, err = await ps2doli("sync", config=config)
+    assert code == 0, out + err
+    sandbox.shop.requests.reset()
+    code, out, err = await ps2doli("sync", config=config)
+    assert code == 0, out + err
+    assert "images       skipped: checked lately (--resource images forces it)" in out
+    assert sandbox.shop.requests.total(contains="/images/products/") == 0
+    code, out, err = await ps2doli("sync", "--resource", "images", config=config)
+    assert code == 0, out + err
+    assert sandbox.shop.requests.total(contains="/images/products/") > 0
