@@ -39,6 +39,7 @@ log = structlog.get_logger("ps2doli.catalog")
 
 Record = dict[str, Any]
 CHUNK = catalog_read.CHUNK
+_TOLD: set[str] = set()  # shops already told their stock is not mirrored (once per process)
 
 
 def _int(record: Mapping[str, Any], name: str) -> int:
@@ -150,6 +151,9 @@ class StockStream(_Sweep):
     def enabled(self) -> bool:
         catalog_settings = self.shop.catalog
         if not catalog_settings.warehouse_id or catalog_settings.stock_mode == "off":
+            if self.shop.name in _TOLD:
+                return False
+            _TOLD.add(self.shop.name)
             log.info(
                 "stock.not_mirrored",
                 shop=self.shop.name,
