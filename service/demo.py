@@ -17,10 +17,12 @@ import click
 from service import logs
 from service.app import wired
 from service.engine.pipeline import PassReport
+from service.sandbox.dolibarr_sim import DolibarrSimOptions
 from service.sandbox.harness import Sandbox, start_sandbox
 from service.sandbox.shop_generator import generate_shop
+from service.sandbox.shop_model import ShopData
 
-DEMO_RESOURCES = ("categories", "products", "combinations", "stock", "images", "customers")
+DEMO_RESOURCES = ("categories", "products", "combinations", "stock", "images", "customers", "orders")
 # the demo mirrors stock into the simulated Dolibarr's warehouse 1
 DEMO_CATALOG = {"main": {"catalog": {"warehouse_id": 1}}}
 
@@ -53,6 +55,23 @@ def _progress(report: PassReport) -> None:
         click.echo(f"  {report.resource:<12} page {report.pages:>4}  records {report.records:>6}")
 
 
+def _change_orders(shop: ShopData) -> str:
+    """One paid order ships, one order awaiting payment gets paid (and so enters Dolibarr with its invoice)."""
+    done = []
+    states = shop.table("order_states")
+    for oid, order in sorted(shop.table("orders").items(), reverse=True):
+        state = states.get(int(order["current_state"])) or {}
+        if state.get("paid") and not state.get("shipped") and "shipped" not in done:
+            shop.change_order_state(oid, 4)  # Shipped
+            done.append("shipped")
+        elif not state.get("invoice") and int(order["current_state"]) in (1, 10) and "paid" not in done:
+            shop.change_order_state(oid, 2)  # Payment accepted
+            done.append("paid")
+        if len(done) == 2:
+            break
+    return ", ".join(f"1 {what}" for what in done)
+
+
 async def run_demo(
     *,
     products: int = 500,
@@ -63,9 +82,16 @@ async def run_demo(
     state_dir: Path | None = None,
 ) -> int:
     logs.configure("error")  # the sandbox is plain http on loopback: no need to warn about it
-    click.echo(f"Generating a shop: {categories} categories, {products} products, {customers} customers ...")
+    click.echo(
+        f"Generating a shop: {categories} categories, {products} products, {customers} customers, "
+        f"{orders} orders ..."
+    )
     shop = generate_shop(seed, categories=categories, products=products, customers=customers, orders=orders)
-    sandbox = await start_sandbox({"main": shop})
+    # orders in dollars need Dolibarr's Multicurrency module: the demo's Dolibarr has it on
+    sandbox = await start_sandbox(
+        {"main": shop},
+        dolibarr_options=DolibarrSimOptions(bad_key_delay_s=0.0, multicurrency_enabled=True),
+    )
     click.echo(f"PrestaShop simulator: {sandbox.shop.server.url}/api")
     click.echo(f"Dolibarr simulator:   {sandbox.dolibarr_url}")
     temp = None
@@ -102,6 +128,9 @@ async def run_demo(
             with_image = next((p for p in simple[3:] if shop.product_image_ids(p)), None)
             if with_image is not None:
                 shop.delete_image(shop.product_image_ids(with_image)[0])
+            changed_orders = _change_orders(shop)
+            if changed_orders:
+                click.echo(f"  ... and orders: {changed_orders}")
             sandbox.dolibarr_requests.reset()
             sandbox.shop.requests.reset()
 

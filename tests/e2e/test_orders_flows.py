@@ -415,3 +415,51 @@ async def test_order_lines_are_computed_from_each_line_quantity(
     order = dolibarr_order(sandbox, oid)
     assert order is not None and Decimal(order["total_ttc"]) == shop_total(shop, oid)
     assert values.as_int(order["lines"][0]["qty"]) == 12
+
+
+async def test_an_order_edited_in_the_shop_after_validation_is_updated_and_keeps_its_number(
+    make_sandbox: SandboxFactory, tmp_path: Path
+) -> None:
+    shop = small_shop()
+    a, b = simple_products(shop)[:2]
+    oid = shop.create_order(french_customer(shop), [(a, 2), (b, 1)], state_id=PAYMENT_ACCEPTED)
+    sandbox = await make_sandbox({"main": shop})
+    state = tmp_path / "state.sqlite3"
+    no_invoices = {"main": {"orders": {"invoices": False}}}
+    await orders_pass(sandbox, state, shop_overrides=no_invoices)
+    order = dolibarr_order(sandbox, oid)
+    assert order is not None and order["status"] == "1"
+    number = order["ref"]
+
+    # the back office adds one unit to the first line
+    shop.advance(60)
+    detail_id = min(shop.index().details_by_order[oid])
+    detail = shop.get("order_details", detail_id)
+    unit_excl, unit_incl = (
+        Decimal(str(detail["unit_price_tax_excl"])),
+        Decimal(str(detail["unit_price_tax_incl"])),
+    )
+    cent = Decimal("0.01")
+    added_excl, added_incl = unit_excl.quantize(cent), unit_incl.quantize(cent)
+    detail.update(
+        product_quantity=3,
+        total_price_tax_excl=(unit_excl * 3).quantize(cent),
+        total_price_tax_incl=(unit_incl * 3).quantize(cent),
+    )
+    current = shop.get("orders", oid)
+    new_total = shop_total(shop, oid) + (unit_incl * 3).quantize(cent) - (unit_incl * 2).quantize(cent)
+    shop.update(
+        "orders",
+        oid,
+        total_paid_tax_incl=new_total,
+        total_paid=new_total,
+        total_products_wt=Decimal(str(current["total_products_wt"])) + added_incl,
+        total_products=Decimal(str(current["total_products"])) + added_excl,
+    )
+    report = await orders_pass(sandbox, state, shop_overrides=no_invoices)
+    assert report.outcome == "ok" and report.updated == 1, report
+    order = dolibarr_order(sandbox, oid)
+    assert order is not None and order["status"] == "1" and order["ref"] == number
+    assert Decimal(order["total_ttc"]) == new_total
+    assert sorted(int(Decimal(line["qty"])) for line in order["lines"] if line["fk_product"]) == [1, 3]
+    assert sandbox.dolibarr.count("invoices") == 0
