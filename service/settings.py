@@ -104,6 +104,9 @@ class OrderSettings:
     state_overrides: Mapping[int, str] = field(default_factory=dict)  # PS state id -> ignore|validated|...
     invoices: bool = True
     payments: bool = True
+    # all: the first live pass reads every order, like any resource; new: it only notes where the shop is, and
+    # older orders are left to ``ps2doli backfill --since`` (docs/orders.md)
+    first_pass: str = "all"
 
 
 @dataclass(frozen=True)
@@ -391,6 +394,7 @@ def _orders(shop: _Reader) -> OrderSettings:
         state_overrides=overrides,
         invoices=t.bool_("invoices", True),
         payments=t.bool_("payments", True),
+        first_pass=t.str_("first_pass", "all", ("all", "new")),
     )
     t.finish()
     return result

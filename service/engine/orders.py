@@ -60,6 +60,8 @@ from service.state.store import Cursor, RecordRow
 log = structlog.get_logger("ps2doli.orders")
 
 CHUNK = 50
+# the live cursor of a shop without orders whose first pass only noted where the shop was (first_pass = "new")
+NO_ORDER_YET = "1970-01-01 00:00:00"
 
 
 def _ints(items: Sequence[Any]) -> list[int]:
@@ -95,6 +97,16 @@ class OrderStream(DateUpdStream):
     kind = "order"
 
     async def pages(self, cursor: Cursor | None) -> AsyncIterator[Page]:
+        if cursor is None and self.shop.orders.first_pass == "new":
+            # the first pass only notes where the shop is: the history is ps2doli backfill's
+            latest = await self.client.fetch(
+                "orders", display=("id", "date_upd"), sort=("date_upd_DESC", "id_DESC"), limit=(0, 1)
+            )
+            if latest:
+                yield Page([], Cursor(str(latest[0].get("date_upd")), _int(latest[0].get("id"))))
+            else:  # no order yet: every order to come is new
+                yield Page([], Cursor(NO_ORDER_YET, 0))
+            return
         seen: set[int] = set()
         async for page in super().pages(cursor):
             seen.update(_int(r.get("id")) for r in page.records)
@@ -107,8 +119,11 @@ class OrderStream(DateUpdStream):
     async def _children_changed(self, cursor: Cursor) -> list[int]:
         """Orders whose history, payments or credit slips gained a row in the cursor's window (these have no
         ``date_upd``; the order's own ``date_upd`` normally moves with them, this is the safety net)."""
-        since = values.shift_local(cursor.position, -max(self.shop.overlap_s, 1))
-        window = {"date_add": Filter.between(since, END_OF_TIME)}
+        if self.shop.overlap_s:
+            since = values.shift_local(cursor.position, -self.shop.overlap_s)
+            window = {"date_add": Filter.between(since, END_OF_TIME)}
+        else:  # no overlap asked: strictly after the cursor's second, as the walk of the orders themselves
+            window = {"date_add": Filter.gt(cursor.position)}
         ids: list[Any] = []
         for resource in ("order_histories", "order_slip"):
             rows = await self.client.fetch(resource, filters=window, display=("id", "id_order"))
@@ -300,7 +315,9 @@ class OrderSync:
         return await self._flights.run((shop.name, bundle.ref_ext), lambda: self._push(shop, item, bundle))
 
     # ------------------------------------------------------------------------------------ the steps
-    async def _push(self, shop: ShopSettings, item: Item, bundle: OrderBundle) -> Outcome:
+    async def _push(
+        self, shop: ShopSettings, item: Item, bundle: OrderBundle, *, again: bool = False
+    ) -> Outcome:
         store = self.engine.store
         row = await store.record(shop.name, "order", item.ps_id)
         state = _state(row)
@@ -332,11 +349,24 @@ class OrderSync:
 
         order_id = row.dolibarr_id if in_dolibarr and row is not None else None
         deferred: PermanentError | None = None
-        if "order" in bundle.parts or order_id is None:
-            order_id = await self._order(shop, bundle, document, ids, order_id, work)
-        ids[order_ref_of(bundle)] = order_id
-        if "order" in bundle.parts:
-            await self._status(shop, bundle, order_id, work)
+        try:
+            if "order" in bundle.parts or order_id is None:
+                order_id = await self._order(shop, bundle, document, ids, order_id, work)
+            ids[order_ref_of(bundle)] = order_id
+            if "order" in bundle.parts:
+                await self._status(shop, bundle, order_id, work)
+        except NotFound:
+            if again or not in_dolibarr or "order" not in bundle.parts:
+                raise
+            # deleted in Dolibarr by hand: made again rather than failing forever (as the ObjectWriter does)
+            log.warning(
+                "dolibarr.object_vanished", shop=shop.name, kind="order", ps_id=item.ps_id, id=order_id
+            )
+            await store.save_record(
+                shop.name, "order", item.ps_id, dolibarr_id=None, ref_ext=bundle.ref_ext, clear_failure=False
+            )
+            self.engine.forget(shop.name, order_ref_of(bundle))
+            return await self._push(shop, item, bundle, again=True)
         invoice_id: int | None = None
         if bundle.invoice is not None:
             invoice_id = await self._invoice(shop, bundle, gone, ids, order_id, work)

@@ -134,3 +134,49 @@ async def test_an_interrupted_backfill_resumes_where_it_stopped(
     assert second.outcome in ("ok", "partial")
     assert orders_in_dolibarr(sandbox) == expected
     assert first.created + second.created == len(expected)
+
+
+async def test_with_first_pass_new_the_live_stream_starts_now_and_the_history_is_backfilled(
+    make_sandbox: SandboxFactory, tmp_path: Path
+) -> None:
+    shop = history_shop()
+    sandbox = await make_sandbox({"main": shop})
+    since = middle_day(shop)
+    from service.app import wired
+    from service.settings import parse_settings
+
+    data = settings_data(sandbox, tmp_path, first_pass="new")
+    data["shops"][0]["overlap_s"] = (
+        0  # else the orders of the last seconds before the first pass are read too
+    )
+    settings = parse_settings(data, base_dir=tmp_path)
+    async with wired(settings) as w:
+        first = await w.engine.run_pass("main", "orders")
+        assert first.outcome == "ok" and first.created == 0 and sandbox.dolibarr.count("orders") == 0
+        assert await w.store.cursor("main", "orders") is not None
+        customer = min(c for c, row in shop.table("customers").items() if not values.as_int(row["is_guest"]))
+        product = min(shop.table("products"))
+        shop.advance(3600)
+        new = shop.create_order(customer, [(product, 1)], state_id=2)
+        second = await w.engine.run_pass("main", "orders")
+        assert second.created == 1 and orders_in_dolibarr(sandbox) == {ref_ext("main", "order", new)}
+        await backfill(w.engine, "main", since)
+    assert orders_in_dolibarr(sandbox) == expected_since(shop, since) | {ref_ext("main", "order", new)}
+
+
+async def test_with_first_pass_new_a_shop_without_orders_yet_gets_its_first_one(
+    make_sandbox: SandboxFactory, tmp_path: Path
+) -> None:
+    shop = generate_shop(12, categories=3, products=10, customers=4, orders=0)
+    sandbox = await make_sandbox({"main": shop})
+    from service.app import wired
+    from service.settings import parse_settings
+
+    settings = parse_settings(settings_data(sandbox, tmp_path, first_pass="new"), base_dir=tmp_path)
+    async with wired(settings) as w:
+        await w.engine.run_pass("main", "orders")
+        shop.advance(60)
+        customer = min(c for c, row in shop.table("customers").items() if not values.as_int(row["is_guest"]))
+        oid = shop.create_order(customer, [(min(shop.table("products")), 1)], state_id=2)
+        report = await w.engine.run_pass("main", "orders")
+    assert report.created == 1 and orders_in_dolibarr(sandbox) == {ref_ext("main", "order", oid)}

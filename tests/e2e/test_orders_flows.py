@@ -463,3 +463,44 @@ async def test_an_order_edited_in_the_shop_after_validation_is_updated_and_keeps
     assert Decimal(order["total_ttc"]) == new_total
     assert sorted(int(Decimal(line["qty"])) for line in order["lines"] if line["fk_product"]) == [1, 3]
     assert sandbox.dolibarr.count("invoices") == 0
+
+
+async def test_an_order_deleted_in_dolibarr_by_hand_is_made_again_at_its_next_change(
+    make_sandbox: SandboxFactory, tmp_path: Path
+) -> None:
+    shop = small_shop()
+    oid = shop.create_order(french_customer(shop), [(simple_products(shop)[0], 1)], state_id=PAYMENT_ACCEPTED)
+    sandbox = await make_sandbox({"main": shop})
+    state = tmp_path / "state.sqlite3"
+    await orders_pass(sandbox, state, shop_overrides={"main": {"orders": {"invoices": False}}})
+    order = dolibarr_order(sandbox, oid)
+    assert order is not None
+    sandbox.dolibarr.orders.remove(int(order["id"]))
+    shop.advance(60)
+    shop.change_order_state(oid, SHIPPED)
+    report = await orders_pass(sandbox, state, shop_overrides={"main": {"orders": {"invoices": False}}})
+    assert report.outcome == "ok" and report.created == 1, report
+    again = dolibarr_order(sandbox, oid)
+    assert again is not None and again["status"] == "3" and again["id"] != order["id"]
+
+
+async def test_an_address_is_loaded_on_its_own_by_its_ref_ext(
+    make_sandbox: SandboxFactory, tmp_path: Path
+) -> None:
+    shop = small_shop()
+    customer = french_customer(shop)
+    address = min(
+        a for a, row in shop.table("addresses").items() if values.as_int(row["id_customer"]) == customer
+    )
+    sandbox = await make_sandbox({"main": shop})
+    async with engine_for(sandbox, tmp_path / "state.sqlite3", resources=("customers",)) as w:
+        await w.engine.run_pass("main", "customers")
+        from service.dolibarr.model import Ref
+
+        contact_id = await w.engine.ensure(
+            w.settings.shop("main"), Ref("contact", ref_ext("main", "address", address))
+        )
+    contact = sandbox.dolibarr.contacts[contact_id]
+    owner = sandbox.dolibarr.find_one("thirdparties", ref_ext=ref_ext("main", "customer", customer))
+    assert owner is not None and contact["socid"] == owner["id"]
+    assert contact["ref_ext"] == ref_ext("main", "address", address)
