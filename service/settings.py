@@ -100,6 +100,7 @@ class OrderSettings:
     bank_account_id: int = 0  # 0 = the first bank account Dolibarr lists
     validate_warehouse_id: int = 0  # warehouse given to order validation; 0 = none (stock is mirrored)
     default_payment_type: str = "CB"
+    payment_terms: str = ""  # Dolibarr payment term code given to orders and invoices; "" = the thirdparty's
     payment_types: Mapping[str, str] = field(default_factory=dict)  # PrestaShop module -> Dolibarr code
     state_overrides: Mapping[int, str] = field(default_factory=dict)  # PS state id -> ignore|validated|...
     invoices: bool = True
@@ -390,6 +391,7 @@ def _orders(shop: _Reader) -> OrderSettings:
         bank_account_id=t.int_("bank_account_id", 0),
         validate_warehouse_id=t.int_("validate_warehouse_id", 0),
         default_payment_type=t.str_("default_payment_type", "CB"),
+        payment_terms=t.str_("payment_terms", ""),
         payment_types=t.str_map("payment_types"),
         state_overrides=overrides,
         invoices=t.bool_("invoices", True),

@@ -171,6 +171,7 @@ class DocumentPayload:
     ref_client: str
     lines: tuple[LinePayload, ...]
     payment_type: str = ""  # Dolibarr payment mode code (CB, CHQ, VIR, ...)
+    payment_terms: str = ""  # Dolibarr payment term code (RECEP, 30D, ...); "" = the thirdparty's
     currency: str = ""  # "" = Dolibarr's main currency
     currency_rate: Decimal | None = None
     note_private: str = ""

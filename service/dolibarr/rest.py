@@ -319,6 +319,7 @@ def document_body(
     lines: list[dict[str, Any]] | None,
     order_id: int | None = None,
     credit_note_of: int | None = None,
+    cond_reglement_id: int | None = None,
 ) -> dict[str, Any]:
     """``POST /orders`` / ``POST /invoices`` (with ``lines``: one atomic create) or the header of a ``PUT``
     (``lines`` None)."""
@@ -338,6 +339,8 @@ def document_body(
     )
     if mode_reglement_id is not None:
         body["mode_reglement_id"] = mode_reglement_id
+    if cond_reglement_id is not None:
+        body["cond_reglement_id"] = cond_reglement_id
     if multicurrency is not None:
         code, rate = multicurrency
         body["multicurrency_code"] = code
@@ -435,6 +438,7 @@ class DolibarrRestClient:
         self._capabilities: Capabilities | None = None
         self._countries: dict[str, int] = {}
         self._payment_types: dict[str, int] | None = None
+        self._payment_terms: dict[str, int] | None = None
         self._bank_accounts: list[int] | None = None
         self._warehouses: list[int] | None = None
         self._attributes: dict[str, int] | None = None
@@ -944,6 +948,23 @@ class DolibarrRestClient:
             self._warehouses = [_int(r.get("id")) for r in rows if str(r.get("statut", "1")) != "0"]
         return list(self._warehouses)
 
+    async def _payment_term(self, code: str, record_id: str) -> int | None:
+        """A payment term code (``RECEP``, ``30D``...) -> its dictionary id; "" -> None (the thirdparty's)."""
+        if not code:
+            return None
+        if self._payment_terms is None:
+            rows = await self._list_all(
+                "payment_term", "/setup/dictionary/payment_terms", sortfield="code", extra={"active": 1}
+            )
+            self._payment_terms = {str(r.get("code")): _int(r.get("id")) for r in rows if r.get("code")}
+        if code not in self._payment_terms:
+            raise PermanentError(
+                f"payment term {code!r} is not in Dolibarr's payment terms dictionary "
+                f"({', '.join(sorted(self._payment_terms))})",
+                where=self._where("payment_term", record_id),
+            )
+        return self._payment_terms[code]
+
     async def _mode_reglement(self, code: str, record_id: str) -> int | None:
         if not code:
             return None
@@ -1342,6 +1363,7 @@ class DolibarrRestClient:
             lines=self._lines(doc, ids),  # lines inside the create: one transaction, one non-idempotent call
             order_id=ids.get(doc.order) if doc.order else None,
             credit_note_of=self._ref_id(ids, doc.credit_note_of, doc) if doc.credit_note_of else None,
+            cond_reglement_id=await self._payment_term(doc.payment_terms, doc.ref_ext),
         )
         new_id = await self._post_new(doc.kind, f"/{resource}", body, doc.ref_ext)
         await self._link_contacts(doc, new_id, ids)
@@ -1376,7 +1398,12 @@ class DolibarrRestClient:
             )
         socid, mode, multicurrency = await self._document_header(doc, ids)
         header = document_body(
-            doc, socid=socid, mode_reglement_id=mode, multicurrency=multicurrency, lines=None
+            doc,
+            socid=socid,
+            mode_reglement_id=mode,
+            multicurrency=multicurrency,
+            lines=None,
+            cond_reglement_id=await self._payment_term(doc.payment_terms, doc.ref_ext),
         )
         header.pop("socid")
         await self._call("PUT", f"/{resource}/{doc_id}", kind=doc.kind, record_id=doc.ref_ext, body=header)
@@ -1486,7 +1513,12 @@ class DolibarrRestClient:
             invoice_id = self._new_id(answer, where, "POST /invoices/createfromorder")
         socid, mode, multicurrency = await self._document_header(payload, ids)
         header = document_body(
-            payload, socid=socid, mode_reglement_id=mode, multicurrency=multicurrency, lines=None
+            payload,
+            socid=socid,
+            mode_reglement_id=mode,
+            multicurrency=multicurrency,
+            lines=None,
+            cond_reglement_id=await self._payment_term(payload.payment_terms, payload.ref_ext),
         )
         header.pop("socid")
         await self._call(

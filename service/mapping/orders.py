@@ -892,6 +892,7 @@ def map_order(source: OrderSource, ctx: ShopContext) -> OrderBundle:
         ref_client=ref_client(order),
         lines=tuple(line.payload(rate) for line in lines),
         payment_type=payment_type(ctx.orders, _text(order, "module"), _text(order, "payment")),
+        payment_terms=ctx.orders.payment_terms,
         currency=currency,
         currency_rate=rate,
         note_private=_note(order, source),

@@ -504,3 +504,29 @@ async def test_an_address_is_loaded_on_its_own_by_its_ref_ext(
     owner = sandbox.dolibarr.find_one("thirdparties", ref_ext=ref_ext("main", "customer", customer))
     assert owner is not None and contact["socid"] == owner["id"]
     assert contact["ref_ext"] == ref_ext("main", "address", address)
+
+
+async def test_orders_and_invoices_carry_the_configured_payment_terms(
+    make_sandbox: SandboxFactory, tmp_path: Path
+) -> None:
+    shop = small_shop()
+    oid = shop.create_order(french_customer(shop), [(simple_products(shop)[0], 1)], state_id=PAYMENT_ACCEPTED)
+    sandbox = await make_sandbox({"main": shop})
+    report = await orders_pass(
+        sandbox, tmp_path / "state.sqlite3", shop_overrides={"main": {"orders": {"payment_terms": "30D"}}}
+    )
+    assert report.outcome == "ok", report.error
+    order, invoice = dolibarr_order(sandbox, oid), dolibarr_invoice(sandbox, oid)
+    assert (
+        order is not None and order["cond_reglement_code"] == "30D" and order["mode_reglement_code"] == "CHQ"
+    )
+    assert invoice is not None and invoice["cond_reglement_code"] == "30D"
+    assert int(invoice["date_lim_reglement"]) == int(invoice["date"]) + 30 * 86400
+
+    other = await make_sandbox({"main": shop})
+    report = await orders_pass(
+        other, tmp_path / "other.sqlite3", shop_overrides={"main": {"orders": {"payment_terms": "45D"}}}
+    )
+    assert report.failed == 1
+    [failure] = await failures_of(other, tmp_path / "other.sqlite3")
+    assert "45D" in failure.message and "RECEP" in failure.message
