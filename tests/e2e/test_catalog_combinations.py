@@ -140,6 +140,8 @@ async def test_variants_parent_with_eight_children_and_one_impact_changed_update
         assert money(children[int(child["id"])]["variation_price"]) == money(combination["price"])
         assert money(child["price"]) == money(expected_price(shop, EIGHT, combination))
         assert_ref(child["ref"], base_ref(shop, EIGHT, combination))
+        values = [v for _, v in option_values(shop, combination)]
+        assert child["label"] == f"{text(shop.table('products')[EIGHT]['name'])} - {', '.join(values)}"
         assert stock(data, child["id"]) == shop.stock_quantity(EIGHT, cid)
     assert stock(data, parent["id"]) == 0, "the parent holds no stock of its own (its row is the sum)"
 
