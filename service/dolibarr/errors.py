@@ -260,7 +260,13 @@ _INJECTION = re.compile(r"SQL or Script injection protection", re.IGNORECASE)
 _INJECTION_TYPE = re.compile(r"analyseVarsForSqlAndScriptsInjection type=(\d)")
 _QTY_ZERO = re.compile(r"quantity of 0", re.IGNORECASE)
 _ALREADY_EXISTS = re.compile(r"ErrorProductAlreadyExists|ErrorRefAlreadyExists|ErrorRefAlreadyUsed")
-_CATEGORY_EXISTS = re.compile(r"CategoryExistsAtSameLevel")
+# the language key when Dolibarr has not loaded its categories translations, else the translated sentence
+# ("Impossible to add the tag/category X : This category already exists with this ref")
+_CATEGORY_EXISTS = re.compile(
+    r"CategoryExistsAtSameLevel|category already exists (with this ref|at this level)|"
+    r"cat[ée]gorie existe d[ée]j[àa]",
+    re.IGNORECASE,
+)
 _NO_KEY = re.compile(r"No parameter 'HTTP_DOLAPIKEY'|no parameter DOLAPIKEY", re.IGNORECASE)
 _PERMISSION = re.compile(
     r"^(Forbidden)?\s*$|Access not allowed for login|Insuf+i[cs]i?ant rights|only an admin", re.IGNORECASE
@@ -426,7 +432,8 @@ def _ref_exists_error(a: Answer) -> SyncError:
 
 
 def _category_exists(a: Answer) -> bool:
-    return a.status is not None and a.status >= 400 and bool(_CATEGORY_EXISTS.search(a.text))
+    # the parsed message too: PHP's json_encode escapes accents (catégorie -> cat\u00e9gorie) in the raw body
+    return a.status is not None and a.status >= 400 and bool(_CATEGORY_EXISTS.search(a.text + a.message))
 
 
 def _category_exists_error(a: Answer) -> SyncError:

@@ -60,6 +60,8 @@ from service.state.store import Cursor, RecordRow
 log = structlog.get_logger("ps2doli.orders")
 
 CHUNK = 50
+# what payments are shared out by among the orders of one reference (a split cart)
+SIBLING_FIELDS = ("id", "reference", "id_currency", "total_paid_tax_incl")
 # the live cursor of a shop without orders whose first pass only noted where the shop was (first_pass = "new")
 NO_ORDER_YET = "1970-01-01 00:00:00"
 
@@ -138,12 +140,16 @@ class OrderStream(DateUpdStream):
                 ids += await self.client.ids("orders", filters={"reference": Filter.any_of(*chunk)})
         return _ints(ids)
 
-    async def _by(self, resource: str, field: str, wanted: Sequence[Any]) -> list[Record]:
+    async def _by(
+        self, resource: str, field: str, wanted: Sequence[Any], display: tuple[str, ...] | None = None
+    ) -> list[Record]:
         wanted = sorted({w for w in wanted if w not in (None, "", 0)})
         found: list[Record] = []
         for start in range(0, len(wanted), CHUNK):
             chunk = wanted[start : start + CHUNK]
-            found += await self.client.fetch(resource, filters={field: Filter.any_of(*chunk)}, display="full")
+            found += await self.client.fetch(
+                resource, filters={field: Filter.any_of(*chunk)}, display=display or "full"
+            )
         return found
 
     async def batch(self, records: Sequence[Record], ctx: ShopContext) -> Batch:
@@ -165,7 +171,7 @@ class OrderStream(DateUpdStream):
         invoices = await self._by("order_invoices", "id_order", order_ids)
         slips = await self._by("order_slip", "id_order", order_ids)
         payments = await self._by("order_payments", "order_reference", references) if references else []
-        siblings = await self._by("orders", "reference", references) if references else []
+        siblings = await self._by("orders", "reference", references, SIBLING_FIELDS) if references else []
         customer_rows = await self._by("customers", "id", _ints([o.get("id_customer") for o in orders]))
         address_ids = _ints([o.get(f) for o in orders for f in ("id_address_invoice", "id_address_delivery")])
         address_rows = await self._by("addresses", "id", address_ids)

@@ -150,6 +150,8 @@ class SyncEngine:
         if shop not in self._writers:
             self._writers[shop] = ObjectWriter(shop, self.port, self.store, self.lanes)
             self._writers[shop].source = self.clients.get(shop)  # image bytes (catalog_writer.py)
+            # an ambiguous create may still be running in Dolibarr: give it this long to land before another
+            self._writers[shop].settle_s = self.settings.dolibarr.timeout_s
         return self._writers[shop]
 
     async def context(self, shop: ShopSettings) -> ShopContext:

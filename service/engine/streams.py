@@ -12,7 +12,9 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, ClassVar, Protocol
+from zoneinfo import ZoneInfo
 
 from service.dolibarr.model import Ref
 from service.engine import catalog_read
@@ -86,11 +88,16 @@ class DateUpdStream:
 
     async def pages(self, cursor: Cursor | None) -> AsyncIterator[Page]:
         since = cursor.as_tuple() if cursor is not None else None
+        if cursor is not None and (earlier := before_repeated_hour(cursor.position, self.shop.zone)):
+            since = (earlier, 0)
+        started: str | None = None
         async for page in self.client.changes(
             self.resource, since, page_size=self.shop.page_size, overlap_s=self.shop.overlap_s
         ):
             records = list(page.records)
-            position = Cursor(*page.cursor) if page.cursor is not None else None
+            if started is None:
+                started = self.client.shop_now() or ""
+            position = not_after(Cursor(*page.cursor), started) if page.cursor is not None else None
             failures = [RecordFailure(self.kind, err.where.record_id or "?", err) for err in page.failed]
             yield Page(records, position, failures)
 
@@ -121,6 +128,35 @@ class DateUpdStream:
 
     def map_record(self, record: Record, ctx: ShopContext) -> list[Item]:
         raise NotImplementedError
+
+
+def before_repeated_hour(position: str, zone: ZoneInfo) -> str | None:
+    """When the wall time ``position`` occurs twice in ``zone`` (the hour repeated when clocks go back in
+    autumn), the wall time one shift earlier, else None.
+
+    PrestaShop stores ``date_upd`` as shop-local text: a record saved in the second 02:10 sorts *before* a cursor
+    left at the first 02:40, and a keyset walk from the cursor would never see it. While the cursor sits in the
+    repeated hour, passes read from one shift before it instead (re-reading a few records, unchanged)."""
+    try:
+        naive = datetime.strptime(position.strip()[:19], "%Y-%m-%d %H:%M:%S")
+    except ValueError:
+        return None
+    first = naive.replace(tzinfo=zone, fold=0).utcoffset()
+    second = naive.replace(tzinfo=zone, fold=1).utcoffset()
+    if first is None or second is None or first <= second:
+        return None
+    return (naive - (first - second)).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def not_after(position: Cursor, shop_now: str) -> Cursor:
+    """The cursor to store after a page: never later than the shop's clock when the pass began.
+
+    A ``date_upd`` in the future (a clock set wrong, an import, a generator) would otherwise carry the cursor past
+    every record saved until the clock catches up: they would all be missed. Stored as ``(now, 0)`` instead, the
+    future-dated rows are read again each pass (unchanged: no Dolibarr request) until their time comes."""
+    if shop_now and position.position > shop_now:
+        return Cursor(shop_now, 0)
+    return position
 
 
 def record_summary(record: Mapping[str, Any]) -> dict[str, Any]:

@@ -17,6 +17,7 @@ costs the category link calls, not a product PUT.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import json
 from collections.abc import Mapping
@@ -95,6 +96,9 @@ class ObjectWriter:
         self.source: Any = None
         # (kind, ps_id) of products just attached to another shop's product (shared_refs)
         self._shared: dict[tuple[str, str], bool] = {}
+        # after an ambiguous create that a lookup does not find, wait this long and look again before creating
+        # again: a create that timed out may still be running in Dolibarr (its late write would be a duplicate)
+        self.settle_s = 0.0
 
     async def load_index(self, kind: str) -> None:
         """Bulk lookup of every object of ``kind`` this shop owns in Dolibarr (one paged listing)."""
@@ -223,6 +227,12 @@ class ObjectWriter:
                     return await self.port.create(payload, ids)
             except AmbiguousWrite as exc:
                 found = await self._find(item.kind, payload.ref_ext, fresh=True)
+                if found is None and self.settle_s > 0 and exc.status in (None, 504):
+                    # not there (yet): with no answer (a timeout, a broken connection) or a gateway timeout, the
+                    # create may still be running; creating again now would make a second object once it lands.
+                    # (An answered 5xx means the request is over: no wait.)
+                    await asyncio.sleep(self.settle_s)
+                    found = await self._find(item.kind, payload.ref_ext, fresh=True)
                 log.warning(
                     "dolibarr.ambiguous_write",
                     shop=self.shop,
@@ -252,6 +262,14 @@ class ObjectWriter:
             try:
                 object_id = await self._create_once(item, dataclasses.replace(payload, ref=candidate), ids)
             except RefAlreadyExists:
+                holder = await self.port.find_product_by_ref(candidate)
+                if holder is not None and holder.ref_ext == payload.ref_ext:
+                    # our own create of this record landed late (after a timeout and a lookup that missed it)
+                    log.warning("dolibarr.create_landed_late", shop=self.shop, ps_id=item.ps_id, id=holder.id)
+                    async with self.lanes.slot():
+                        await self.port.update(holder.id, dataclasses.replace(payload, ref=candidate), ids)
+                    await self._sync_categories(holder.id, payload.categories, ids, created=False)
+                    return holder.id, candidate
                 if n == 0 and payload.ref_shared:
                     found = await self._shareable(candidate)
                     if found is not None and found.ref_ext:

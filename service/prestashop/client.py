@@ -21,6 +21,7 @@ import re
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from datetime import datetime
 from decimal import Decimal
 from types import TracebackType
 from typing import Any, Literal
@@ -244,6 +245,7 @@ class PrestaShopClient:
         self._sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
         self._random = random.Random()
         self.version: str = ""  # PSWS-Version of the last answer (the shop's PrestaShop version)
+        self.server_time: float | None = None  # Access-Time of the last answer: the shop's clock, Unix time
         if not shop.verify_tls and shop.name not in _TLS_WARNED:
             _TLS_WARNED.add(shop.name)
             self._log.warning(
@@ -328,6 +330,9 @@ class PrestaShopClient:
             self._log.debug("prestashop.request_failed", path=path, error=error.message)
             raise error from None
         self.version = headers.get("PSWS-Version", self.version)
+        access_time = headers.get("Access-Time", "").strip()
+        if access_time.isdigit():
+            self.server_time = float(access_time)
         self._log.debug(
             "prestashop.request",
             resource=where.resource,
@@ -382,6 +387,13 @@ class PrestaShopClient:
                     error=error.message,
                 )
                 await self._sleep(delay)
+
+    def shop_now(self) -> str | None:
+        """The shop's clock at its last answer, as shop-local ``YYYY-MM-DD HH:MM:SS`` (how ``date_upd`` is
+        stored), or None before any answer carrying ``Access-Time``."""
+        if self.server_time is None:
+            return None
+        return datetime.fromtimestamp(self.server_time, self.shop.zone).strftime("%Y-%m-%d %H:%M:%S")
 
     # ------------------------------------------------------------------------------------ params
 

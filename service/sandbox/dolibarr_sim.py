@@ -250,7 +250,7 @@ class DolibarrSim:
                 status=501, text="API not found (failed to include API file)", content_type="text/html"
             )
         body: dict[str, Any] = {}
-        if request.method in ("POST", "PUT", "PATCH") and request.can_read_body:
+        if request.method in ("POST", "PUT", "PATCH") and request.body_exists:
             raw = await request.read()
             if raw.strip():
                 try:

@@ -64,7 +64,7 @@ class FaultPlan:
 
     latency_s: float = 0.0
     error_rate: float = 0.0  # 5xx HTML page, handler not run
-    timeout_rate: float = 0.0  # sleep `timeout_s`, then answer normally
+    timeout_rate: float = 0.0  # read the request, sleep `timeout_s`, then run it (a write lands late)
     timeout_s: float = 30.0
     reset_rate: float = 0.0  # close the connection without an answer, handler not run
     error_after_rate: float = 0.0  # handler runs, then 500 / reset (ambiguous write)
@@ -166,6 +166,8 @@ async def fault_middleware(request: web.Request, handler: Handler) -> web.Stream
     if kind == "reset":
         return _reset(request)
     if kind == "timeout":
+        # a slow server already holds the request: a write still happens, late, after the client gave up
+        await request.read()
         await asyncio.sleep(plan.timeout_s)
         return await handler(request)
     response = await handler(request)

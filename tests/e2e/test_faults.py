@@ -86,7 +86,9 @@ async def test_ambiguous_creates_are_looked_up_by_ref_ext_and_never_duplicated(
     state = tmp_path / "s.sqlite3"
     reports = []
     for _ in range(8):  # passes until everything is in (an ambiguous create may fail its pass after retries)
-        async with engine_for(sandbox, state, resources=CATALOG) as w:
+        # a lost answer (a reset) leaves a new category without its ref_ext (set by a PUT after the create): the
+        # lookup misses it and waits dolibarr.timeout_s before the create is sent again (and adopts it)
+        async with engine_for(sandbox, state, resources=CATALOG, dolibarr={"timeout_s": 1}) as w:
             reports = [await w.engine.run_pass("main", r) for r in CATALOG]
         if all(r.outcome == "ok" for r in reports):
             break
@@ -101,3 +103,25 @@ async def test_ambiguous_creates_are_looked_up_by_ref_ext_and_never_duplicated(
         counts = Counter(str(row.get("ref_ext") or "") for row in data.table(kind).values())
         assert set(counts) == expected, kind
         assert max(counts.values()) == 1, [k for k, n in counts.items() if n > 1]
+
+
+async def test_a_create_that_times_out_and_lands_late_is_adopted_not_made_twice(
+    sandbox: Sandbox, tmp_path: Path
+) -> None:
+    """Regression (crash harness): a POST that times out may still be running in Dolibarr. The lookup right after
+    the timeout missed it, the create was sent again, and the first one landed a moment later: two thirdparties
+    with one ref_ext. The writer now gives an ambiguous create dolibarr.timeout_s to land before creating again."""
+    faults = sandbox.dolibarr_faults
+    faults.only_methods = frozenset({"POST"})
+    faults.only_paths = ("/thirdparties",)
+    faults.fail_next, faults.fail_next_kind, faults.timeout_s = 2, "timeout", 0.8
+    async with engine_for(
+        sandbox, tmp_path / "s.sqlite3", resources=("customers",), dolibarr={"timeout_s": 0.5}
+    ) as w:
+        report = await w.engine.run_pass("main", "customers")
+    await asyncio.sleep(1.0)  # anything still in flight has landed
+    assert faults.injected["timeout"] == 2
+    assert report.outcome == "ok", report.error
+    counts = Counter(str(t.get("ref_ext")) for t in sandbox.dolibarr.thirdparties.values())
+    assert set(counts) == expected_thirdparties(sandbox)
+    assert max(counts.values()) == 1, [k for k, n in counts.items() if n > 1]

@@ -530,3 +530,21 @@ async def test_orders_and_invoices_carry_the_configured_payment_terms(
     assert report.failed == 1
     [failure] = await failures_of(other, tmp_path / "other.sqlite3")
     assert "45D" in failure.message and "RECEP" in failure.message
+
+
+async def test_payments_go_to_the_configured_bank_account(
+    make_sandbox: SandboxFactory, tmp_path: Path
+) -> None:
+    shop = small_shop()
+    oid = shop.create_order(french_customer(shop), [(simple_products(shop)[0], 1)], state_id=PAYMENT_ACCEPTED)
+    sandbox = await make_sandbox({"main": shop})
+    shop_account = sandbox.dolibarr.add_bank_account("SHOP", "The shop's account")
+    report = await orders_pass(
+        sandbox,
+        tmp_path / "state.sqlite3",
+        shop_overrides={"main": {"orders": {"bank_account_id": shop_account}}},
+    )
+    assert report.outcome == "ok", report.error
+    [payment] = sandbox.dolibarr.payments.values()
+    assert payment["fk_account"] == str(shop_account)
+    assert Decimal(payment["amount"]) == shop_total(shop, oid)
