@@ -31,6 +31,7 @@ import json
 import random
 import re
 import time
+import unicodedata
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from decimal import Decimal, InvalidOperation
 from typing import Any, Final
@@ -161,6 +162,12 @@ def _int(value: Any, default: int = 0) -> int:
         return int(str(value))
     except (TypeError, ValueError):
         return default
+
+
+def _collated(text: str) -> str:
+    """A text as utf8mb4_unicode_ci compares it: case and accents folded, trailing spaces ignored."""
+    decomposed = unicodedata.normalize("NFKD", text.rstrip(" "))
+    return "".join(c for c in decomposed if not unicodedata.combining(c)).casefold()
 
 
 def _seg(value: str | int) -> str:
@@ -1259,6 +1266,23 @@ class DolibarrRestClient:
         await self._put("product", child_id, product_body(payload, update=True))
         return child_id
 
+    async def _ref_taken(self, ref: str) -> bool:
+        """Whether a product holds ``ref`` as Dolibarr's unique key sees it: its collation ignores case, accents
+        and trailing spaces, so ``REF-1`` is taken by ``ref-1`` (unlike :meth:`find_product_by_ref`, exact)."""
+        if _PATH_SAFE.match(ref):
+            try:
+                await self._call("GET", f"/products/ref/{_seg(ref)}", kind="product", record_id=ref)
+            except NotFound:
+                return False
+            return True
+        try:
+            rows = await self._list_all("product", "/products", sqlfilters=sql_eq("t.ref", ref))
+        except UnsafeFilterValue:
+            prefix = safe_like_prefix("t.ref", ref)
+            expression = sql_like_prefix("t.ref", prefix) if prefix else None
+            rows = await self._list_all("product", "/products", sqlfilters=expression)
+        return any(_collated(str(r.get("ref") or "")) == _collated(ref) for r in rows)
+
     def _ref_lock(self, ref: str) -> asyncio.Lock:
         return self._ref_locks.setdefault(" ".join(ref.split()).casefold(), asyncio.Lock())
 
@@ -1266,7 +1290,7 @@ class DolibarrRestClient:
         self, parent_id: int, feature_ids: dict[str, int], payload: ProductPayload
     ) -> int:
         where = self._where("product", payload.ref_ext)
-        if payload.ref and await self.find_product_by_ref(payload.ref) is not None:
+        if payload.ref and await self._ref_taken(payload.ref):
             # createProductCombination takes the product holding this ref as the new child (20.x), or fails
             # with a bare 500: the ref is taken, the engine picks the next one
             raise RefAlreadyExists(

@@ -319,11 +319,13 @@ class SyncEngine:
                 return await pusher(shop, item, known)
             except SyncError as exc:
                 raise exc.at(shop=shop.name, resource=item.resource, record_id=item.ps_id) from exc
-        ids = await self._ensure_all(shop, dependencies(item.payload), item)
         ref = Ref(item.payload.kind, item.payload.ref_ext)
         outcomes: list[Outcome] = []
 
         async def push() -> int:
+            # dependencies are ensured inside the flight: an item of the same page that depends on this one (an
+            # image set on its product, a variant on its parent) joins it instead of loading it from the shop
+            ids = await self._ensure_all(shop, dependencies(item.payload), item)
             row = known or await self.store.record(shop.name, item.kind, item.ps_id)
             outcome, object_id = await self.writer(shop.name).push(item, row, ids)
             outcomes.append(outcome)

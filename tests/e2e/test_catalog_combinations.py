@@ -199,3 +199,36 @@ async def test_option_values_rendered_as_null_are_read_again_as_xml(
     sandbox.dolibarr_requests.reset()
     await sync(sandbox, tmp_path / "s.sqlite3", ("combinations",), overrides=overrides)
     assert sandbox.dolibarr_requests.writes() == 0
+
+
+async def test_a_first_variants_sync_with_images_reads_each_product_once(
+    make_sandbox: SandboxFactory, tmp_path: Path
+) -> None:
+    """Regression: an image set (or a variant) pushed before its product started waited by loading the product
+    again from the shop - one extra product and combinations read per product."""
+    shop = generate_shop(6, categories=4, products=30, customers=2, combination_share=0.3)
+    sandbox = await make_sandbox({"main": shop})
+    overrides = catalog_overrides(combinations="variants")
+    await sync(sandbox, tmp_path / "s.sqlite3", ("categories",), overrides=overrides)
+    sandbox.shop.requests.reset()
+    [report] = await sync(sandbox, tmp_path / "s.sqlite3", ("products",), overrides=overrides)
+    assert report.created > 30 and report.failed == 0
+    assert sandbox.shop.requests.total(contains="/api/products") == 1  # one page, read once
+    assert sandbox.shop.requests.total(contains="/api/combinations") == 1
+
+
+async def test_a_variant_whose_ref_differs_only_by_case_from_a_taken_one_gets_the_next_ref(
+    combos: Sandbox, tmp_path: Path
+) -> None:
+    """Regression: the check before posting a variant compared refs exactly, while Dolibarr's unique key
+    ignores case: the variant was posted and refused with a bare 500."""
+    shop = combos.shop.data
+    made_by_hand = combos.dolibarr.create_product(
+        {"ref": "CASE-REF", "label": "made in Dolibarr", "price": 1}
+    )
+    combination = combinations_of(shop, EIGHT)[0]
+    shop.update("combinations", int(combination["id"]), reference="case-ref")
+    reports = await sync(combos, tmp_path / "s.sqlite3", overrides=catalog_overrides(combinations="variants"))
+    assert sum(r.failed for r in reports) == 0
+    assert product_of(combos.dolibarr, "main", f"{EIGHT}-{combination['id']}")["ref"] == "case-ref-1"
+    assert combos.dolibarr.products[made_by_hand]["label"] == "made in Dolibarr"
