@@ -226,7 +226,10 @@ def dolibarr_message(body: bytes) -> str:
         return ""
     message = str(data["error"].get("message") or "").strip()
     message = _HTTP_PREFIX.sub("", message)
-    details = [str(v).strip() for k, v in data.items() if k.isdigit() and str(v).strip()]
+    # Restler puts the object's errors under "error" ("0": "ErrorBarCodeAlreadyUsed", captured); older answers
+    # carried them at the top level
+    numbered = [*data["error"].items(), *data.items()]
+    details = [str(v).strip() for k, v in numbered if str(k).isdigit() and str(v).strip()]
     details = [d for d in details if d not in message]
     if details:
         message = f"{message}: {'; '.join(details)}" if message else "; ".join(details)

@@ -106,6 +106,8 @@ class DolibarrData(SalesMixin, DocumentsMixin):
         self.thirdparties = Table("societe", ("ref_ext", "email", "barcode", "code_client", "name"))
         self.contacts = Table("socpeople", ("ref_ext", "email"))
         self.products = Table("product", ("ref", "ref_ext", "barcode"))
+        # the Barcode module on: Product::verify() refuses a barcode another product holds (ErrorBarCodeAlreadyUsed)
+        self.barcode_module = False
         self.categories = Table("categorie")
         self.category_links: dict[int, dict[tuple[str, int], None]] = {}  # cat id -> {(type, obj id)}
         self.attributes = Table("product_attribute", ("ref",))
@@ -539,6 +541,7 @@ class DolibarrData(SalesMixin, DocumentsMixin):
             raise DolibarrError(
                 500, "Error creating product", "api_products.class.php:325", extra="ErrorProductAlreadyExists"
             )
+        self._check_barcode(body, None, "Error creating product")
         pid = self.products.new_id()
         now = sql_datetime(self.now())
         p = copy.deepcopy(shapes.PRODUCT)
@@ -571,8 +574,18 @@ class DolibarrData(SalesMixin, DocumentsMixin):
         self._apply_product(pid, body, creating=True)
         return pid
 
+    def _check_barcode(self, body: dict[str, Any], pid: int | None, message: str) -> None:
+        barcode = str(body.get("barcode") or "").strip()
+        if not self.barcode_module or not barcode:
+            return
+        holders = [i for i in self.products.ids_by("barcode", alphanohtml(barcode)) if i != pid]
+        if holders:
+            raise DolibarrError(500, message, "api_products.class.php:325", extra="ErrorBarCodeAlreadyUsed")
+
     def _apply_product(self, pid: int, body: dict[str, Any], *, creating: bool = False) -> None:
         p = self.products[pid]
+        if not creating:
+            self._check_barcode(body, pid, "Error updating product")
         fields: dict[str, Any] = {}
         for k, v in body.items():
             if k in ("id", "array_options", "price", "price_ttc", "price_base_type", "tva_tx", "ref"):

@@ -6,12 +6,13 @@ import json
 
 import pytest
 
-from service.dolibarr.errors import CategoryAlreadyExists, ObjectInUse, classify
+from service.dolibarr.errors import CategoryAlreadyExists, ObjectInUse, classify, dolibarr_message
 from service.errors import PermanentError, Where
 
 
 def restler(status: int, message: str, detail: str) -> bytes:
-    return json.dumps({"error": {"code": status, "message": message}, "0": detail}).encode()
+    """Dolibarr's error body as captured (products.create_duplicate_ref.response.json): details inside error."""
+    return json.dumps({"error": {"code": status, "message": message, "0": detail}}).encode()
 
 
 @pytest.mark.parametrize(
@@ -40,3 +41,12 @@ def test_a_delete_refused_because_the_record_has_children_is_object_in_use() -> 
     # the same words on a create are not about deleting: a plain refusal
     other = classify("POST", 500, {}, body, Where(), route="/thirdparties")
     assert isinstance(other, PermanentError) and not isinstance(other, ObjectInUse)
+
+
+def test_the_message_of_a_refusal_carries_dolibarrs_reason() -> None:
+    """Regression: the numbered details were read at the top level of the body, but Restler puts them under
+    "error": a failure said "Error creating product" without "ErrorBarCodeAlreadyUsed"."""
+    body = restler(500, "Internal Server Error: Error creating product", "ErrorBarCodeAlreadyUsed")
+    assert dolibarr_message(body) == "Error creating product: ErrorBarCodeAlreadyUsed"
+    error = classify("POST", 500, {}, body, Where(shop="main"), route="/products")
+    assert isinstance(error, PermanentError) and "ErrorBarCodeAlreadyUsed" in str(error)
