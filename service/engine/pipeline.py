@@ -31,7 +31,7 @@ from service.engine.readahead import read_ahead
 from service.engine.reference import ReferenceData
 from service.engine.streams import STREAMS, Batch, Stream, ps_id_of
 from service.engine.writer import Item, ObjectWriter, Outcome, describe
-from service.errors import ConfigError, PermanentError, SyncError, TransientError
+from service.errors import ConfigError, PermanentError, SyncError, TransientError, Where
 from service.mapping.context import MappingError, ShopContext
 from service.prestashop.client import PrestaShopClient
 from service.settings import Settings, ShopSettings
@@ -418,7 +418,11 @@ class SyncEngine:
         error: SyncError | MappingError | BaseException,
         payload: Any = None,
     ) -> None:
-        message = f"cannot map {kind} {ps_id}: {error}" if isinstance(error, MappingError) else str(error)
+        if isinstance(error, MappingError):
+            where = Where(shop=shop, resource=resource, record_id=ps_id, field=error.field)
+            message = f"cannot map {kind} {ps_id}: {error.reason} [{where.render()}]"
+        else:
+            message = str(error)
         failure = await self.store.record_failure(
             shop,
             resource,

@@ -16,6 +16,8 @@ from datetime import datetime
 from typing import Any, ClassVar, Protocol
 from zoneinfo import ZoneInfo
 
+import structlog
+
 from service.dolibarr.model import Ref
 from service.engine import catalog_read
 from service.engine.writer import Item
@@ -28,6 +30,7 @@ from service.settings import ShopSettings
 from service.state.store import Cursor
 
 Record = dict[str, Any]
+log = structlog.get_logger("ps2doli.streams")
 
 
 @dataclass(frozen=True)
@@ -122,8 +125,10 @@ class DateUpdStream:
             ps_id = str(record.get("id", "?"))
             try:
                 batch.items.extend(self.map_record(record, ctx))
-            except MappingError as exc:
-                batch.failures.append(RecordFailure(self.kind, ps_id, exc, record_summary(record)))
+            except MAPPER_BUGS as exc:
+                batch.failures.append(
+                    RecordFailure(self.kind, ps_id, as_mapping_error(exc), record_summary(record))
+                )
         return batch
 
     def map_record(self, record: Record, ctx: ShopContext) -> list[Item]:
@@ -157,6 +162,20 @@ def not_after(position: Cursor, shop_now: str) -> Cursor:
     if shop_now and position.position > shop_now:
         return Cursor(shop_now, 0)
     return position
+
+
+# what a mapper may raise besides MappingError when a record is stranger than it expected (a bug of the mapper):
+# that record is filed as a failure instead of ending the pass for every record after it
+MAPPER_BUGS = (ValueError, TypeError, ArithmeticError, LookupError, AttributeError)
+
+
+def as_mapping_error(exc: Exception) -> MappingError:
+    if isinstance(exc, MappingError):
+        return exc
+    log.error(
+        "mapper.unexpected_error", error=f"{type(exc).__name__}: {exc}", hint="a mapper bug: please report it"
+    )
+    return MappingError("?", f"unexpected {type(exc).__name__} in the mapper: {exc}")
 
 
 def record_summary(record: Mapping[str, Any]) -> dict[str, Any]:
@@ -197,9 +216,11 @@ class ProductStream(DateUpdStream):
         for record in records:
             try:
                 family = catalog_read.family_items(self.resource, record, combos.get(_id(record), []), ctx)
-            except MappingError as exc:
+            except MAPPER_BUGS as exc:
                 batch.failures.append(
-                    RecordFailure(self.kind, str(record.get("id", "?")), exc, record_summary(record))
+                    RecordFailure(
+                        self.kind, str(record.get("id", "?")), as_mapping_error(exc), record_summary(record)
+                    )
                 )
                 continue
             batch.items.extend(family)

@@ -652,7 +652,11 @@ def _note(order: Record, source: OrderSource) -> str:
         parts.append(f"Payment: {payment}")
     if source.carrier_name:
         parts.append(f"Carrier: {source.carrier_name}")
-    if values.as_bool(order.get("gift") or 0) and _text(order, "gift_message"):
+    try:
+        gift = values.as_bool(order.get("gift") or 0)
+    except ValueError as exc:
+        raise MappingError("gift", str(exc)) from None
+    if gift and _text(order, "gift_message"):
         parts.append(f"Gift message: {_text(order, 'gift_message')}")
     note = str(order.get("note") or "").strip()
     if note:

@@ -104,7 +104,7 @@ async def test_a_record_whose_dependency_failed_waits_for_it_and_follows_it_on_r
     assert pushed, "the products of other categories went on"
 
     code, out, _ = await ps2doli("failures", "list", config=config)
-    assert f"category {broken} " in out and "field name" in out
+    assert f"category {broken} " in out and "field=name" in out
     assert f"waits for {category}" in out
     shop_requests = sandbox.shop.requests.total("GET", "/api/categories")
 
