@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,7 @@ from service.sandbox.harness import Sandbox
 from service.sandbox.shop_generator import generate_shop
 from service.sandbox.shop_model import ShopData
 from tests.conftest import SandboxFactory, engine_for
+from tests.e2e.test_cli import ps2doli, write_config
 
 CATALOG = ("categories", "products", "customers")
 
@@ -202,28 +204,58 @@ async def test_a_soft_deleted_customer_is_deactivated_at_once_and_deleted_by_pol
 async def test_a_deleted_order_is_reported_and_never_mirrored(
     make_sandbox: SandboxFactory, tmp_path: Path
 ) -> None:
-    shop = generate_shop(3, categories=4, products=10, customers=6, orders=3)
+    shop = generate_shop(3, categories=4, products=12, customers=6, orders=6)
     sandbox = await make_sandbox({"main": shop})
-    order_id = min(shop.table("orders"))
-    async with engine_for(sandbox, tmp_path / "s.sqlite3", resources=("customers",)) as w:
-        await first_sync(w, ("customers",))
-        thirdparty = next(iter(sandbox.dolibarr.thirdparties.values()))
-        doc = sandbox.dolibarr.create_order({"socid": thirdparty["id"], "date": 1767225600})
-        # as the order stream leaves it: the order mapped in the state
-        await w.store.save_record(
-            "main", "order", str(order_id), dolibarr_id=doc, ref_ext=ref_ext("main", "order", order_id)
-        )
+    async with engine_for(sandbox, tmp_path / "s.sqlite3", resources=("orders",)) as w:
+        report = await w.engine.run_pass("main", "orders")
+        assert report.outcome in ("ok", "partial"), report.error
+        synced = await w.store.records("main", "order")
+        order_id = int(min((ps_id for ps_id, r in synced.items() if r.dolibarr_id), key=int))
+        doc = synced[str(order_id)].dolibarr_id
+        assert doc in sandbox.dolibarr.orders
         shop.delete("orders", order_id)
         sandbox.dolibarr_requests.reset()
         with structlog.testing.capture_logs() as events:
             report = await Reconciler(w.engine).run("main", "orders")
-        assert report.outcome == "ok" and report.deleted == 1
+        assert report.outcome == "ok" and report.deleted == 1, report.error
         assert sandbox.dolibarr_requests.total() == 0, "Dolibarr is not even asked"
         assert doc in sandbox.dolibarr.orders
         gone = [e for e in events if e["event"] == "record.gone_from_shop"]
         assert gone and gone[0]["ps_id"] == str(order_id) and gone[0]["log_level"] == "warning"
         row = await w.store.record("main", "order", str(order_id))
         assert row is not None and row.deleted and row.dolibarr_id == doc
+        # reported once: the next reconcile has nothing to say
+        assert (await Reconciler(w.engine).run("main", "orders")).deleted == 0
+
+    code, out, err = await ps2doli(
+        "status",
+        config=write_config(tmp_path, sandbox.settings_data(tmp_path / "s.sqlite3", resources=("orders",))),
+    )
+    assert code == 0 and "1 order(s) disappeared from the shop" in out, out + err
+
+
+async def test_ps2doli_reconcile_applies_the_policies_and_status_shows_what_is_gone(
+    sandbox: Sandbox, tmp_path: Path
+) -> None:
+    config = write_config(tmp_path, sandbox.settings_data(tmp_path / "s.sqlite3"))
+    code, out, err = await ps2doli("sync", config=config)
+    assert code == 0, out + err
+    shop = sandbox.shop.data
+    simple = min(set(shop.table("products")) - set(combinations_of(shop)))
+    shop.delete("products", simple)
+    code, out, err = await ps2doli("reconcile", config=config)
+    assert code == 0, out + err
+    line = next(line for line in out.splitlines() if " products " in line)
+    assert "reconcile: retired     1" in line
+    found = product(sandbox, str(simple))
+    assert found is not None and found["status"] == "0"
+    code, out, _ = await ps2doli("status", config=config)
+    assert "main: gone from the shop: product 1" in out
+    assert f"product {simple}: deactivated" in out
+    code, out, _ = await ps2doli("status", "--json", config=config)
+    rows = {r["resource"]: r for r in json.loads(out)}
+    assert rows["products"]["gone"] == {"product": 1}
+    assert rows["products"]["last_reconcile"]["retired"] == 1
 
 
 async def test_a_listing_that_would_retire_most_of_the_catalog_is_refused_unless_forced(
