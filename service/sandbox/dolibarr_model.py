@@ -504,6 +504,8 @@ class DolibarrData(SalesMixin, DocumentsMixin):
                 fields[k] = _phone(v)
             else:
                 fields[k] = alphanohtml(v) if isinstance(v, str) else v
+        if "statut" in body:  # Contact::create and Contact::update write statut (0 = inactive)
+            fields["statut"] = fields["status"] = str(_int(body["statut"]))
         if "socid" in fields and fields["socid"] is not None:
             tp = self.thirdparties.get(_int(fields["socid"]))
             fields["socname"] = None if tp is None else tp["name"]

@@ -273,3 +273,31 @@ async def test_a_listing_that_would_retire_most_of_the_catalog_is_refused_unless
         assert await w.store.count_deleted("main", "product") == 0
         forced = await Reconciler(w.engine).run("main", "products", force=True)
         assert forced.outcome == "ok" and forced.deleted == await w.store.count_deleted("main", "product") > 0
+
+
+async def test_a_soft_deleted_address_deactivates_its_contact(
+    make_sandbox: SandboxFactory, tmp_path: Path
+) -> None:
+    """PrestaShop marks an address deleted (also when an address used by an order is edited: a new one is made)."""
+    shop = generate_shop(4, categories=4, products=12, customers=6, orders=6)
+    sandbox = await make_sandbox({"main": shop})
+    async with engine_for(sandbox, tmp_path / "s.sqlite3", resources=("customers", "orders")) as w:
+        await first_sync(w, ("customers",))
+        await w.engine.run_pass("main", "orders")
+        contacts = {
+            ps_id: r for ps_id, r in (await w.store.records("main", "contact")).items() if r.dolibarr_id
+        }
+        assert contacts, "orders brought their addresses as contacts"
+        addresses = shop.table("addresses")
+        already = {
+            p for p in contacts if values.as_int(addresses[int(p.removeprefix("address-"))]["deleted"])
+        }
+        ps_id, row = min((p, r) for p, r in contacts.items() if p not in already)
+        shop.soft_delete("addresses", int(ps_id.removeprefix("address-")))
+        report = await Reconciler(w.engine).run("main", "customers")
+        # addresses PrestaShop had already replaced (edited after an order used them) are retired too
+        assert report.outcome == "ok" and report.deleted == 1 + len(already), report.error
+        contact = sandbox.dolibarr.contacts[row.dolibarr_id]
+        assert str(contact.get("statut", contact.get("status"))) == "0"
+        retired = await w.store.record("main", "contact", ps_id)
+        assert retired is not None and retired.deleted and retired.dolibarr_id == row.dolibarr_id
