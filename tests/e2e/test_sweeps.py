@@ -124,3 +124,19 @@ async def test_the_service_runs_sweeps_and_reconciles_on_their_own_intervals(
         finally:
             service.request_stop()
             assert await asyncio.wait_for(running, 30) == 0
+
+
+async def test_ps2doli_sweep_over_the_cli(sandbox: Sandbox, tmp_path: Path) -> None:
+    from tests.e2e.test_cli import ps2doli, write_config
+
+    config = write_config(tmp_path, sandbox.settings_data(tmp_path / "s.sqlite3"))
+    assert (await ps2doli("sync", config=config))[0] == 0
+    product = simple_products(sandbox)[0]
+    sandbox.shop.data.table("products")[product]["price"] = "33.300000"
+    for row in sandbox.shop.data.product_shop[product].values():
+        row["price"] = "33.300000"
+    sandbox.shop.data.touch()
+    code, out, err = await ps2doli("sweep", config=config)
+    assert code == 0, out + err
+    assert [line.split()[1] for line in out.splitlines() if "(sweep)" in line] == list(CATALOG)
+    assert price_in_dolibarr(sandbox, product) == 33.3
