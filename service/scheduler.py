@@ -54,6 +54,8 @@ class ShopHealth:
         if report.outcome == "error":
             self.failures += 1
             delay = min(MAX_PAUSE_S, base_delay * 2 ** (self.failures - 1))
+            # a Retry-After longer than the clients would wait is honoured here, by the pause
+            delay = max(delay, min(report.retry_after or 0.0, 3600.0))
             self.paused_until = time.monotonic() + delay
             self.last_error = report.error
         elif report.outcome in ("ok", "partial"):

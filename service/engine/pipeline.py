@@ -74,6 +74,8 @@ class PassReport:
     error: str = ""
     # with outcome "error": "config" (the admin must act: a refused key, a missing permission) or "transient"
     error_kind: str = ""
+    # a side asked to wait longer than the clients retry (429 / 503 with Retry-After): the pause lasts that long
+    retry_after: float | None = None
     started: float = field(default_factory=time.monotonic)
     seconds: float = 0.0
 
@@ -231,6 +233,7 @@ class SyncEngine:
             report.outcome = "error"
             report.error = str(error)
             report.error_kind = "config" if isinstance(exc, ConfigError) else "transient"
+            report.retry_after = getattr(exc, "retry_after", None)
             # a configuration error of one resource (e.g. the key may not read it) stops that resource only
             bound.error("pass.failed", error=str(error), kind=type(exc).__name__)
         finally:

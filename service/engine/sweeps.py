@@ -124,10 +124,9 @@ class Sweeper:
             error = exc if exc.where.shop else exc.at(shop=shop.name, resource=resource)
             report.outcome = "error"
             report.error = str(error)
+            report.error_kind = "config" if isinstance(exc, ConfigError) else "transient"
+            report.retry_after = getattr(exc, "retry_after", None)
             bound.error("sweep.failed", error=str(error), kind=type(exc).__name__)
-            if isinstance(exc, ConfigError):
-                await self._finish(run_id, report)
-                raise error from exc
         finally:
             if report.outcome == "running":
                 report.outcome = "stopped"

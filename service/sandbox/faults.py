@@ -73,7 +73,10 @@ class FaultPlan:
     only_methods: frozenset[str] | None = None
     only_paths: tuple[str, ...] = ()
     fail_next: int = 0
-    fail_next_kind: str = "error"  # error | reset | html | truncate | error_after | timeout | unauthorized
+    fail_next_kind: str = (
+        "error"  # error | reset | html | truncate | error_after | timeout | unauthorized | throttle
+    )
+    retry_after_s: int = 30  # the Retry-After of a "throttle" answer (429 Too Many Requests)
     down: bool = False  # every request answers 503 HTML (a side that is down)
     seed: int = 1
     rng: random.Random = field(default_factory=random.Random)
@@ -154,6 +157,10 @@ async def fault_middleware(request: web.Request, handler: Handler) -> web.Stream
         return web.Response(status=503, text=HTML_DOWN_PAGE, content_type="text/html")
     if kind == "error":
         return web.Response(status=500, text=HTML_ERROR_PAGE, content_type="text/html")
+    if kind == "throttle":  # a rate limiter (a proxy or the server) asking to come back later
+        return web.Response(
+            status=429, text="Too Many Requests", headers={"Retry-After": str(plan.retry_after_s)}
+        )
     if kind == "unauthorized":  # a key that lost its permission, as PrestaShop and Apache answer it
         return web.Response(
             status=401,

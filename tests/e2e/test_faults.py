@@ -125,3 +125,22 @@ async def test_a_create_that_times_out_and_lands_late_is_adopted_not_made_twice(
     counts = Counter(str(t.get("ref_ext")) for t in sandbox.dolibarr.thirdparties.values())
     assert set(counts) == expected_thirdparties(sandbox)
     assert max(counts.values()) == 1, [k for k, n in counts.items() if n > 1]
+
+
+async def test_a_retry_after_longer_than_the_clients_wait_pauses_the_shop_that_long(
+    sandbox: Sandbox, tmp_path: Path
+) -> None:
+    """429 with Retry-After: 45 while the clients retry for at most max_delay_s (0.1 s in the sandbox): the pass
+    ends without moving the cursor, and the shop's pause lasts the 45 s asked for (not 10 x base_delay_s)."""
+    from service.scheduler import ShopHealth
+
+    faults = sandbox.dolibarr_faults
+    faults.fail_next, faults.fail_next_kind, faults.retry_after_s = 100, "throttle", 45
+    async with engine_for(sandbox, tmp_path / "s.sqlite3", resources=("customers",)) as w:
+        report = await w.engine.run_pass("main", "customers")
+        assert report.outcome == "error" and report.retry_after == 45.0, report.error
+        assert "429" in report.error
+        health = ShopHealth()
+        health.record(report, base_delay=0.1)
+        assert health.paused_until - asyncio.get_running_loop().time() > 40
+        assert await w.store.cursor("main", "customers") is None
