@@ -122,7 +122,7 @@ class DateUpdStream:
     async def batch(self, records: Sequence[Record], ctx: ShopContext) -> Batch:
         batch = Batch()
         for record in records:
-            ps_id = str(record.get("id", "?"))
+            ps_id = self.failure_id(record)
             try:
                 batch.items.extend(self.map_record(record, ctx))
             except MAPPER_BUGS as exc:
@@ -133,6 +133,11 @@ class DateUpdStream:
 
     def map_record(self, record: Record, ctx: ShopContext) -> list[Item]:
         raise NotImplementedError
+
+    def failure_id(self, record: Record) -> str:
+        """The ps_id a record that cannot be mapped is filed under: its item's, so that the item's first good push
+        clears the failure."""
+        return str(record.get("id", "?"))
 
 
 def before_repeated_hour(position: str, zone: ZoneInfo) -> str | None:
@@ -241,6 +246,14 @@ class CustomerStream(DateUpdStream):
 
     def source_id(self, kind: str, ps_id: str) -> str:
         return ps_id.removeprefix("customer-")
+
+    def failure_id(self, record: Record) -> str:
+        try:
+            guest = customers.is_guest(record)
+        except MappingError:
+            guest = False
+        # a guest's thirdparty is named by its e-mail, which may be what is wrong: filed under the record id
+        return str(record.get("id", "?")) if guest else f"customer-{record.get('id', '?')}"
 
 
 def ps_id_of(ref: Ref, shop: str) -> tuple[str, str]:

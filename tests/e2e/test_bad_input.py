@@ -59,7 +59,7 @@ async def test_a_record_of_the_wrong_shape_is_filed_naming_it_and_the_rest_goes_
         # the other resources go on (products of a refused category wait for it: partial)
         assert all(r.outcome in ("ok", "partial") for r in reports.values())
         failures = await w.store.failures("main", resource=resource)
-        mine = [f for f in failures if f.ps_id.split("-")[0].removeprefix("customer-") == str(victim)]
+        mine = [f for f in failures if f.ps_id.removeprefix("customer-").split("-")[0] == str(victim)]
         assert mine, [f.message for f in failures]
         message = mine[0].message
         named = f"field={field}" if field else "cannot be read"
@@ -143,8 +143,26 @@ async def test_a_mapper_bug_on_one_record_files_that_record_instead_of_ending_th
         report = await w.engine.run_pass("main", "customers")
         assert report.outcome == "partial" and report.failed == 1
         failure = (await w.store.failures("main"))[0]
-        assert "IndexError" in failure.message and f"id={victim}" in failure.message
+        assert "IndexError" in failure.message and f"id=customer-{victim}" in failure.message
         assert report.created >= len(registered(sandbox)) - 1, "the others went on"
         cursor = await w.store.cursor("main", "customers")
         last = max(sandbox.shop.data.table("customers").values(), key=lambda r: (r["date_upd"], r["id"]))
         assert cursor is not None and cursor.as_tuple() == (last["date_upd"], last["id"])
+
+
+async def test_a_customer_fixed_in_the_shop_leaves_the_failure_queue_with_its_first_good_push(
+    sandbox: Sandbox, tmp_path: Path
+) -> None:
+    """Regression: a customer that could not be mapped was filed as "6" while its record is "customer-6": its
+    first good push did not clear the failure, which stayed listed until its next retry (up to 6 hours later)."""
+    shop = sandbox.shop.data
+    victim = registered(sandbox)[2]
+    shop.update("customers", victim, firstname="", lastname="", company="", email="")
+    async with engine_for(sandbox, tmp_path / "s.sqlite3", resources=("customers",)) as w:
+        assert (await w.engine.run_pass("main", "customers")).failed == 1
+        assert [f.ps_id for f in await w.store.failures("main")] == [f"customer-{victim}"]
+        shop.advance(5)
+        shop.update("customers", victim, lastname="Fixed")
+        report = await w.engine.run_pass("main", "customers")
+        assert report.outcome == "ok" and report.created == 1
+        assert await w.store.failures("main") == []
