@@ -91,8 +91,14 @@ class DateUpdStream:
 
     async def pages(self, cursor: Cursor | None) -> AsyncIterator[Page]:
         since = cursor.as_tuple() if cursor is not None else None
-        if cursor is not None and (earlier := before_repeated_hour(cursor.position, self.shop.zone)):
-            since = (earlier, 0)
+        if cursor is not None:
+            # a cursor stored ahead of the shop's clock (by an older version, a first pass that only notes where
+            # the shop is): start from the clock instead (as last seen: earlier, so never too late)
+            known_now = self.client.shop_now()
+            if known_now and cursor.position > known_now:
+                since = (known_now, 0)
+            elif earlier := before_repeated_hour(cursor.position, self.shop.zone):
+                since = (earlier, 0)
         started: str | None = None
         async for page in self.client.changes(
             self.resource, since, page_size=self.shop.page_size, overlap_s=self.shop.overlap_s

@@ -100,3 +100,22 @@ async def test_a_record_dated_in_the_future_does_not_carry_the_cursor_past_later
         assert "Savedtoday" in name_in_dolibarr(sandbox, later)
         # the future-dated record is read again until its time comes, but never pushed again
         assert report.updated == 1 and sandbox.dolibarr_requests.writes() == 1
+
+
+async def test_a_cursor_already_stored_ahead_of_the_shop_clock_is_read_from_the_clock(
+    sandbox: Sandbox, tmp_path: Path
+) -> None:
+    """A cursor left in the future (by an earlier version, or a first pass that only noted the newest record)
+    would read nothing until the clock catches up: passes start from the shop's clock instead."""
+    from service.state.store import Cursor
+
+    shop = sandbox.shop.data
+    customer = registered(shop)[0]
+    async with engine_for(sandbox, tmp_path / "s.sqlite3", resources=("customers",)) as w:
+        shop.set_clock("2026-01-05 09:00:00")
+        assert (await w.engine.run_pass("main", "customers")).outcome == "ok"
+        await w.store.set_cursor("main", "customers", Cursor("2026-03-01 00:00:00", 7))
+        shop.advance(60)
+        shop.update("customers", customer, lastname="Stillseen")
+        report = await w.engine.run_pass("main", "customers")
+        assert report.updated == 1 and "Stillseen" in name_in_dolibarr(sandbox, customer)
