@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from decimal import Decimal
-from typing import Any
 
 from service.dolibarr.model import (
     CategoryPayload,
@@ -15,10 +14,9 @@ from service.dolibarr.model import (
     ref_ext,
 )
 from service.mapping.context import MappingError, ShopContext
+from service.mapping.fields import Record, read_decimal, read_flag, read_int, read_lang_text, read_opt_decimal
 from service.mapping.text import html_to_text
 from service.prestashop import values
-
-Record = Mapping[str, Any]
 
 # Dolibarr's product ref column is varchar(128); PrestaShop allows 64 characters, so a suffix always fits.
 MAX_REF = 128
@@ -61,43 +59,6 @@ def product_ref(ctx: ShopContext, id_product: int, id_product_attribute: int = 0
     return Ref("product", ref_ext(ctx.shop, "product", product_key(id_product, id_product_attribute)))
 
 
-def _text(record: Record, name: str, ctx: ShopContext) -> str:
-    try:
-        return values.lang_text(record.get(name), ctx.language_id).strip()
-    except ValueError as exc:
-        raise MappingError(name, str(exc)) from None
-
-
-def _decimal(record: Record, name: str, default: Decimal | None = Decimal("0")) -> Decimal | None:
-    raw = record.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        return values.as_decimal(raw)
-    except ValueError as exc:
-        raise MappingError(name, str(exc)) from None
-
-
-def _int(record: Record, name: str, default: int = 0) -> int:
-    raw = record.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        return values.as_int(raw)
-    except ValueError as exc:
-        raise MappingError(name, str(exc)) from None
-
-
-def _flag(record: Record, name: str, default: bool = False) -> bool:
-    raw = record.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        return values.as_bool(raw)
-    except ValueError as exc:
-        raise MappingError(name, str(exc)) from None
-
-
 def _positive_or_none(value: Decimal | None) -> Decimal | None:
     return value if value is not None and value > 0 else None
 
@@ -105,26 +66,26 @@ def _positive_or_none(value: Decimal | None) -> Decimal | None:
 def map_category(record: Record, ctx: ShopContext) -> CategoryPayload | None:
     """A shop category, or None for the structural ones (Root, Home) whose children hang at the top (or under
     the shop's configured root category, which the engine ensures)."""
-    category_id = _int(record, "id")
+    category_id = read_int(record, "id")
     if (
         category_id in ctx.structural_categories
-        or _flag(record, "is_root_category")
-        or not _int(record, "id_parent")
+        or read_flag(record, "is_root_category")
+        or not read_int(record, "id_parent")
     ):
         return None
-    parent_id = _int(record, "id_parent")
+    parent_id = read_int(record, "id_parent")
     parent = None if parent_id in ctx.structural_categories else category_ref(ctx, parent_id)
     if parent is None and root_category(ctx) is not None:
         parent = category_ref(ctx, ROOT_CATEGORY_ID)
-    label = _text(record, "name", ctx)
+    label = read_lang_text(record, "name", ctx.language_id)
     if not label:
         raise MappingError("name", "a category needs a name in the shop's language")
     return CategoryPayload(
         ref_ext=ref_ext(ctx.shop, "category", category_id),
         label=label,
-        description=_text(record, "description", ctx),
+        description=read_lang_text(record, "description", ctx.language_id),
         parent=parent,
-        visible=_flag(record, "active", True),
+        visible=read_flag(record, "active", True),
     )
 
 
@@ -175,16 +136,16 @@ def _long_description(record: Record, ctx: ShopContext) -> tuple[tuple[str, str]
     field = ctx.catalog.long_description_extrafield
     if not field:
         return ()
-    return ((field, html_to_text(_text(record, "description", ctx))),)
+    return ((field, html_to_text(read_lang_text(record, "description", ctx.language_id))),)
 
 
 def map_product(record: Record, ctx: ShopContext) -> ProductPayload:
     """A product without combinations (or the parent of variants)."""
-    id_product = _int(record, "id")
-    label = _text(record, "name", ctx)
+    id_product = read_int(record, "id")
+    label = read_lang_text(record, "name", ctx.language_id)
     if not label:
         raise MappingError("name", "a product needs a name in the shop's language")
-    tax_group = _int(record, "id_tax_rules_group")
+    tax_group = read_int(record, "id_tax_rules_group")
     tva_tx = ctx.tax_rates.get(tax_group, Decimal("0")) if tax_group else Decimal("0")
     reference = str(record.get("reference") or "")
     virtual = str(record.get("product_type") or record.get("type") or "") in ("virtual", "2")
@@ -192,16 +153,16 @@ def map_product(record: Record, ctx: ShopContext) -> ProductPayload:
         ref_ext=ref_ext(ctx.shop, "product", id_product),
         ref=base_reference(ctx, reference, id_product),
         label=label,
-        description=_text(record, "description_short", ctx),
-        price=_decimal(record, "price") or Decimal("0"),
+        description=read_lang_text(record, "description_short", ctx.language_id),
+        price=read_decimal(record, "price") or Decimal("0"),
         tva_tx=tva_tx,
-        cost_price=_positive_or_none(_decimal(record, "wholesale_price", None)),
-        weight=_positive_or_none(_decimal(record, "weight", None)),
-        length=_positive_or_none(_decimal(record, "depth", None)),
-        width=_positive_or_none(_decimal(record, "width", None)),
-        height=_positive_or_none(_decimal(record, "height", None)),
+        cost_price=_positive_or_none(read_opt_decimal(record, "wholesale_price")),
+        weight=_positive_or_none(read_opt_decimal(record, "weight")),
+        length=_positive_or_none(read_opt_decimal(record, "depth")),
+        width=_positive_or_none(read_opt_decimal(record, "width")),
+        height=_positive_or_none(read_opt_decimal(record, "height")),
         barcode=_barcode(record),
-        on_sale=_flag(record, "active", True) and _flag(record, "available_for_order", True),
+        on_sale=read_flag(record, "active", True) and read_flag(record, "available_for_order", True),
         on_purchase=True,
         service=virtual,
         extrafields=_long_description(record, ctx),
@@ -233,8 +194,8 @@ def attribute_pairs(combination: Record, ctx: ShopContext) -> tuple[tuple[str, s
 def map_combination(product: Record, combination: Record, ctx: ShopContext) -> ProductPayload:
     """One combination as its own Dolibarr product (``flat`` mode) or as a variant child (``variants`` mode)."""
     parent = map_product(product, ctx)
-    id_product = _int(product, "id")
-    id_attribute = _int(combination, "id")
+    id_product = read_int(product, "id")
+    id_attribute = read_int(combination, "id")
     pairs = attribute_pairs(combination, ctx)
     detail = ", ".join(f"{group}: {value}" for group, value in pairs)
     reference = str(combination.get("reference") or "")
@@ -243,11 +204,11 @@ def map_combination(product: Record, combination: Record, ctx: ShopContext) -> P
         if reference.strip()
         else _fallback_combination_ref(ctx, parent, product, id_product, id_attribute)
     )
-    price_impact = _decimal(combination, "price") or Decimal("0")
-    weight_impact = _decimal(combination, "weight") or Decimal("0")
+    price_impact = read_decimal(combination, "price") or Decimal("0")
+    weight_impact = read_decimal(combination, "weight") or Decimal("0")
     price = (parent.price or Decimal("0")) + price_impact
     weight = (parent.weight or Decimal("0")) + weight_impact
-    wholesale = _positive_or_none(_decimal(combination, "wholesale_price", None)) or parent.cost_price
+    wholesale = _positive_or_none(read_opt_decimal(combination, "wholesale_price")) or parent.cost_price
     barcode = _barcode(combination) or ""
     description = detail + ("\n" + parent.description if parent.description else "")
     variants = ctx.catalog.combinations == "variants"
@@ -298,15 +259,15 @@ def map_product_family(
     combination (the parent itself is not a Dolibarr product, as in the original module); in ``variants``
     mode the parent first, then one child per combination.
     """
-    id_product = _int(product, "id")
+    id_product = read_int(product, "id")
     if not combinations:
         return [(product_key(id_product), map_product(product, ctx))]
     family: list[tuple[str, ProductPayload]] = []
     if ctx.catalog.combinations == "variants":
         family.append((product_key(id_product), map_product(product, ctx)))
-    for combination in sorted(combinations, key=lambda c: _int(c, "id")):
+    for combination in sorted(combinations, key=lambda c: read_int(c, "id")):
         family.append(
-            (product_key(id_product, _int(combination, "id")), map_combination(product, combination, ctx))
+            (product_key(id_product, read_int(combination, "id")), map_combination(product, combination, ctx))
         )
     return family
 
@@ -340,7 +301,7 @@ def image_sets(
     """
     if not ctx.catalog.images or not ctx.images_enabled:
         return []
-    id_product = _int(product, "id")
+    id_product = read_int(product, "id")
     product_images = _image_ids(product)
     if product_images is None:
         return []
@@ -359,14 +320,14 @@ def image_sets(
     variants = ctx.catalog.combinations == "variants"
     if variants:
         out.append(payload(product_key(id_product), product_images))
-    for combination in sorted(combinations, key=lambda c: _int(c, "id")):
+    for combination in sorted(combinations, key=lambda c: read_int(c, "id")):
         own = _image_ids(combination)
         if own is None:
             continue
         # only images of the product (an association to an image since deleted is ignored)
         own = [i for i in own if i in product_images]
         chosen = own if own or variants else product_images
-        out.append(payload(product_key(id_product, _int(combination, "id")), chosen))
+        out.append(payload(product_key(id_product, read_int(combination, "id")), chosen))
     return out
 
 
@@ -384,15 +345,15 @@ def map_stock(row: Record, ctx: ShopContext, *, with_combinations: frozenset[int
     catalog = ctx.catalog
     if not catalog.warehouse_id or catalog.stock_mode == "off" or not ctx.stock_enabled:
         return None
-    id_product = _int(row, "id_product")
-    id_attribute = _int(row, "id_product_attribute")
+    id_product = read_int(row, "id_product")
+    id_attribute = read_int(row, "id_product_attribute")
     if not id_product:
         raise MappingError("id_product", "a stock row without a product")
     if not id_attribute and id_product in with_combinations:
         return None
     return StockPayload(
-        ref_ext=ref_ext(ctx.shop, "stock", _int(row, "id")),
+        ref_ext=ref_ext(ctx.shop, "stock", read_int(row, "id")),
         product=product_ref(ctx, id_product, id_attribute),
         warehouse_id=catalog.warehouse_id,
-        quantity=Decimal(_int(row, "quantity")),
+        quantity=Decimal(read_int(row, "quantity")),
     )

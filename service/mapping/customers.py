@@ -9,14 +9,10 @@ password hash and ``secure_key`` PrestaShop exposes are never read.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
-from typing import Any
 
 from service.dolibarr.model import ContactPayload, Ref, ThirdpartyPayload, ref_ext
 from service.mapping.context import MappingError, ShopContext
-from service.prestashop import values
-
-Record = Mapping[str, Any]
+from service.mapping.fields import Record, read_flag, read_int
 
 
 def _str(record: Record, name: str) -> str:
@@ -28,36 +24,19 @@ def _str(record: Record, name: str) -> str:
     return " ".join(str(value).split())
 
 
-def _flag(record: Record, name: str, default: bool) -> bool:
-    raw = record.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        return values.as_bool(raw)
-    except ValueError as exc:
-        raise MappingError(name, str(exc)) from None
-
-
-def _id(record: Record, name: str = "id") -> int:
-    try:
-        return values.as_int(record.get(name))
-    except (ValueError, TypeError) as exc:
-        raise MappingError(name, str(exc)) from None
-
-
 def email_key(email: str) -> str:
     """A stable, ref_ext-safe id for an e-mail address (case and spaces do not matter)."""
     return hashlib.sha1(email.strip().lower().encode()).hexdigest()[:16]
 
 
 def is_guest(customer: Record) -> bool:
-    return _flag(customer, "is_guest", False)
+    return read_flag(customer, "is_guest", False)
 
 
 def customer_ref(ctx: ShopContext, customer: Record) -> Ref:
     """The thirdparty a customer record belongs to, following the guest policy."""
     if not is_guest(customer):
-        return Ref("thirdparty", ref_ext(ctx.shop, "customer", _id(customer)))
+        return Ref("thirdparty", ref_ext(ctx.shop, "customer", read_int(customer, "id")))
     if ctx.orders.guest_policy == "shared":
         return Ref("thirdparty", ref_ext(ctx.shop, "guest", "shared"))
     email = _str(customer, "email")
@@ -79,14 +58,14 @@ def map_customer(customer: Record, ctx: ShopContext) -> ThirdpartyPayload:
     name = company or person or _str(customer, "email")
     if not name:
         raise MappingError("lastname", "a customer needs a company, a name or an e-mail")
-    note = f"PrestaShop customer {_id(customer)}" + (f" ({person})" if company and person else "")
+    note = f"PrestaShop customer {read_int(customer, 'id')}" + (f" ({person})" if company and person else "")
     return ThirdpartyPayload(
         ref_ext=ref.ref_ext,
         name=name,
         email=_str(customer, "email"),
         idprof1=_str(customer, "siret"),
         idprof2=_str(customer, "ape"),
-        active=_flag(customer, "active", True) and not _flag(customer, "deleted", False),
+        active=read_flag(customer, "active", True) and not read_flag(customer, "deleted", False),
         note_private=note,
     )
 
@@ -98,10 +77,10 @@ def address_ref(ctx: ShopContext, address_id: int) -> Ref:
 def map_address(address: Record, owner: Ref, ctx: ShopContext) -> ContactPayload:
     """An address becomes a contact of its customer's thirdparty (a thirdparty has one postal address in
     Dolibarr; a customer's several delivery and invoice addresses fit its contacts)."""
-    address_id = _id(address)
+    address_id = read_int(address, "id")
     lastname = _str(address, "lastname") or _str(address, "alias") or f"Address {address_id}"
     street = "\n".join(p for p in (_str(address, "address1"), _str(address, "address2")) if p)
-    country_id = _id(address, "id_country") if address.get("id_country") not in (None, "", 0, "0") else 0
+    country_id = read_int(address, "id_country") if address.get("id_country") not in (None, "", 0, "0") else 0
     return ContactPayload(
         ref_ext=ref_ext(ctx.shop, "address", address_id),
         thirdparty=owner,
@@ -114,5 +93,5 @@ def map_address(address: Record, owner: Ref, ctx: ShopContext) -> ContactPayload
         country_code=ctx.countries.get(country_id, ""),
         phone=_str(address, "phone"),
         phone_mobile=_str(address, "phone_mobile"),
-        active=not _flag(address, "deleted", False),
+        active=not read_flag(address, "deleted", False),
     )

@@ -41,10 +41,9 @@ from service.dolibarr.model import (
 )
 from service.mapping import customers
 from service.mapping.context import MappingError, OrderState, ShopContext
+from service.mapping.fields import Record, read_decimal, read_flag, read_int
 from service.prestashop import values
 from service.settings import OrderSettings
-
-Record = Mapping[str, Any]
 
 ZERO = Decimal(0)
 CENT = Decimal("0.01")
@@ -88,20 +87,6 @@ def _q(value: Decimal, places: int) -> Decimal:
 
 
 # ---------------------------------------------------------------------------------------------- reading
-
-
-def _dec(record: Record, name: str) -> Decimal:
-    try:
-        return values.as_decimal(record.get(name), name)
-    except ValueError as exc:
-        raise MappingError(name, str(exc)) from None
-
-
-def _int(record: Record, name: str) -> int:
-    try:
-        return values.as_int(record.get(name), name)
-    except (ValueError, TypeError) as exc:
-        raise MappingError(name, str(exc)) from None
 
 
 def _text(record: Record, name: str) -> str:
@@ -166,11 +151,11 @@ def state_meaning(state: OrderState | None, override: str | None = None) -> Stat
 def _states_of(order: Record, histories: Sequence[Record]) -> list[int]:
     """The order's states in the order it went through them (history by date, then id), current last."""
     rows = sorted(
-        (h for h in histories if _int(h, "id_order_state")),
-        key=lambda h: (str(h.get("date_add") or ""), _int(h, "id")),
+        (h for h in histories if read_int(h, "id_order_state")),
+        key=lambda h: (str(h.get("date_add") or ""), read_int(h, "id")),
     )
-    states = [_int(h, "id_order_state") for h in rows]
-    current = _int(order, "current_state")
+    states = [read_int(h, "id_order_state") for h in rows]
+    current = read_int(order, "current_state")
     if current and (not states or states[-1] != current):
         states.append(current)
     return states
@@ -197,7 +182,7 @@ def order_progress(order: Record, histories: Sequence[Record], ctx: ShopContext)
         if meaning.status == "draft" and status != "draft":
             continue  # a validated order never goes back to draft
         status = meaning.status
-    if not meanings and _int(order, "invoice_number"):
+    if not meanings and read_int(order, "invoice_number"):
         invoiced = True  # no history readable: the shop made an invoice
         status = "validated"
     return OrderProgress(status=status, invoiced=invoiced, cancelled=status == "cancelled")
@@ -338,7 +323,7 @@ def detail_rate(detail: Record, ctx: ShopContext) -> Decimal:
         rates = [ctx.tax_by_id[i] for i in ids if i in ctx.tax_by_id]
         if len(rates) == len(ids):
             return sum(rates, ZERO).normalize()
-    incl, excl = _dec(detail, "unit_price_tax_incl"), _dec(detail, "unit_price_tax_excl")
+    incl, excl = read_decimal(detail, "unit_price_tax_incl"), read_decimal(detail, "unit_price_tax_excl")
     if excl <= 0 or incl == excl:
         return ZERO
     return _snap_rate((incl / excl - 1) * HUNDRED, _known_rates(ctx))
@@ -448,16 +433,16 @@ def invoice_ref(ctx: ShopContext, order_id: int) -> Ref:
 def ref_client(order: Record) -> str:
     """The shop's reference (shared by the orders of a split cart) and the order id: ``XKBKNABJK / 17``."""
     reference = _text(order, "reference")
-    return f"{reference} / {_int(order, 'id')}" if reference else str(_int(order, "id"))
+    return f"{reference} / {read_int(order, 'id')}" if reference else str(read_int(order, "id"))
 
 
 def _customer_record(source: OrderSource) -> Record:
     if source.customer is not None:
         return source.customer
     # the customer is gone from the shop: the invoice address names them
-    address = source.addresses.get(_int(source.order, "id_address_invoice")) or {}
+    address = source.addresses.get(read_int(source.order, "id_address_invoice")) or {}
     return {
-        "id": _int(source.order, "id_customer"),
+        "id": read_int(source.order, "id_customer"),
         "lastname": address.get("lastname") or "",
         "firstname": address.get("firstname") or "",
         "company": address.get("company") or "",
@@ -471,22 +456,24 @@ def _product_lines(source: OrderSource, ctx: ShopContext, warnings: list[str]) -
     if not rows:
         raise MappingError("order_rows", "the order has no lines")
     lines: list[_Line] = []
-    for row in sorted(rows, key=lambda r: _int(r, "id")):
-        qty = Decimal(_int(row, "product_quantity"))
+    for row in sorted(rows, key=lambda r: read_int(r, "id")):
+        qty = Decimal(read_int(row, "product_quantity"))
         if qty <= 0:
             continue
-        pid = _int(row, "product_id")
-        attribute = _int(row, "product_attribute_id")
-        unit = _dec(row, "unit_price_tax_excl")
+        pid = read_int(row, "product_id")
+        attribute = read_int(row, "product_attribute_id")
+        unit = read_decimal(row, "unit_price_tax_excl")
         vat = detail_rate(row, ctx)
-        incl = _dec(row, "total_price_tax_incl") if "total_price_tax_incl" in row else None
+        incl = read_decimal(row, "total_price_tax_incl") if "total_price_tax_incl" in row else None
         if incl is None:  # order_rows only (no order_details): the unit price tax included times the quantity
-            incl = _dec(row, "unit_price_tax_incl") * qty
+            incl = read_decimal(row, "unit_price_tax_incl") * qty
         discount = ZERO
         natural = unit
-        before = _dec(row, "product_price") if "reduction_percent" in row else ZERO
-        percent = _dec(row, "reduction_percent") if "reduction_percent" in row else ZERO
-        amount = _dec(row, "reduction_amount_tax_excl") if "reduction_amount_tax_excl" in row else ZERO
+        before = read_decimal(row, "product_price") if "reduction_percent" in row else ZERO
+        percent = read_decimal(row, "reduction_percent") if "reduction_percent" in row else ZERO
+        amount = (
+            read_decimal(row, "reduction_amount_tax_excl") if "reduction_amount_tax_excl" in row else ZERO
+        )
         if before > 0 and (percent > 0 or amount > 0) and before > unit:
             # a catalogue discount on the line: the price before it, and the discount as a percentage
             natural = before
@@ -570,10 +557,10 @@ def _discount_lines(
 
 def _currency(order: Record, ctx: ShopContext) -> tuple[str, Decimal | None]:
     """("", None) for Dolibarr's main currency, else (ISO code, conversion rate)."""
-    code = ctx.currencies.get(_int(order, "id_currency"), "")
+    code = ctx.currencies.get(read_int(order, "id_currency"), "")
     if not code or code.upper() == ctx.main_currency.upper():
         return "", None
-    rate = _dec(order, "conversion_rate")
+    rate = read_decimal(order, "conversion_rate")
     if rate <= 0:
         raise MappingError("conversion_rate", f"order in {code} without a conversion rate")
     return code.upper(), rate
@@ -583,16 +570,16 @@ def _lines_and_totals(
     source: OrderSource, ctx: ShopContext, rate: Decimal | None, currency: str, warnings: list[str]
 ) -> tuple[list[_Line], TotalsCheck]:
     order = source.order
-    round_type = _int(order, "round_type") or ctx.round_type
+    round_type = read_int(order, "round_type") or ctx.round_type
     products = _product_lines(source, ctx, warnings)
     _set_targets(products, round_type, rate)
     lines = list(products)
     known = _known_rates(ctx, (line.vat for line in products))
 
-    shipping_incl = round2(_dec(order, "total_shipping_tax_incl"))
+    shipping_incl = round2(read_decimal(order, "total_shipping_tax_incl"))
     if shipping_incl:
-        shipping_excl = round2(_dec(order, "total_shipping_tax_excl"))
-        carrier_rate = _dec(order, "carrier_tax_rate").normalize()
+        shipping_excl = round2(read_decimal(order, "total_shipping_tax_excl"))
+        carrier_rate = read_decimal(order, "carrier_tax_rate").normalize()
         vat = (
             carrier_rate
             if round2(shipping_excl * (1 + carrier_rate / HUNDRED)) == shipping_incl
@@ -610,9 +597,9 @@ def _lines_and_totals(
                 service=True,
             )
         )
-    wrapping_incl = round2(_dec(order, "total_wrapping_tax_incl"))
+    wrapping_incl = round2(read_decimal(order, "total_wrapping_tax_incl"))
     if wrapping_incl:
-        wrapping_excl = round2(_dec(order, "total_wrapping_tax_excl"))
+        wrapping_excl = round2(read_decimal(order, "total_wrapping_tax_excl"))
         lines.append(
             _Line(
                 "Gift wrapping",
@@ -624,11 +611,11 @@ def _lines_and_totals(
                 service=True,
             )
         )
-    discounts = round2(_dec(order, "total_discounts_tax_incl"))
+    discounts = round2(read_decimal(order, "total_discounts_tax_incl"))
     if discounts > 0:
         lines += _discount_lines(ctx, products, discounts, "Discount")
 
-    expected = round2(_dec(order, "total_paid_tax_incl"))
+    expected = round2(read_decimal(order, "total_paid_tax_incl"))
     lines_total = sum((line.total(rate) for line in lines), ZERO)
     delta = expected - lines_total
     if not delta:
@@ -646,17 +633,13 @@ def _lines_and_totals(
 
 
 def _note(order: Record, source: OrderSource) -> str:
-    parts = [f"PrestaShop order {_int(order, 'id')}, reference {_text(order, 'reference')}"]
+    parts = [f"PrestaShop order {read_int(order, 'id')}, reference {_text(order, 'reference')}"]
     payment = _text(order, "payment")
     if payment:
         parts.append(f"Payment: {payment}")
     if source.carrier_name:
         parts.append(f"Carrier: {source.carrier_name}")
-    try:
-        gift = values.as_bool(order.get("gift") or 0)
-    except ValueError as exc:
-        raise MappingError("gift", str(exc)) from None
-    if gift and _text(order, "gift_message"):
+    if read_flag(order, "gift") and _text(order, "gift_message"):
         parts.append(f"Gift message: {_text(order, 'gift_message')}")
     note = str(order.get("note") or "").strip()
     if note:
@@ -673,13 +656,13 @@ def allocate_payments(
     """Share the payments of one reference out over its orders: payments by (date, id), orders by id, each
     order taking at most what it costs. Returns ``{(payment id, order id): amount}`` and what each payment
     had left over."""
-    need = {_int(o, "id"): round2(_dec(o, "total_paid_tax_incl")) for o in orders}
+    need = {read_int(o, "id"): round2(read_decimal(o, "total_paid_tax_incl")) for o in orders}
     order_ids = sorted(need)
     shares: dict[tuple[int, int], Decimal] = {}
     excess: dict[int, Decimal] = {}
-    for payment in sorted(payments, key=lambda p: (str(p.get("date_add") or ""), _int(p, "id"))):
-        pid = _int(payment, "id")
-        left = round2(_dec(payment, "amount"))
+    for payment in sorted(payments, key=lambda p: (str(p.get("date_add") or ""), read_int(p, "id"))):
+        pid = read_int(payment, "id")
+        left = round2(read_decimal(payment, "amount"))
         if left <= 0:
             continue
         for oid in order_ids:
@@ -695,34 +678,36 @@ def allocate_payments(
 
 def _payment_plans(source: OrderSource, ctx: ShopContext, warnings: list[str]) -> tuple[PaymentPlan, ...]:
     order = source.order
-    oid = _int(order, "id")
-    currency = _int(order, "id_currency")
+    oid = read_int(order, "id")
+    currency = read_int(order, "id_currency")
     payments = []
     for p in source.payments:
-        if _int(p, "id_currency") and currency and _int(p, "id_currency") != currency:
+        if read_int(p, "id_currency") and currency and read_int(p, "id_currency") != currency:
             warnings.append(
-                f"payment {_int(p, 'id')} is in another currency than the order: not recorded, enter it by hand"
+                f"payment {read_int(p, 'id')} is in another currency than the order: not recorded, enter it by hand"
             )
             continue
-        if round2(_dec(p, "amount")) < 0:
-            warnings.append(f"payment {_int(p, 'id')} is negative: refunds are credit notes, not recorded")
+        if round2(read_decimal(p, "amount")) < 0:
+            warnings.append(
+                f"payment {read_int(p, 'id')} is negative: refunds are credit notes, not recorded"
+            )
             continue
         payments.append(p)
     siblings = list(source.siblings) or [order]
-    if oid not in {_int(s, "id") for s in siblings}:
+    if oid not in {read_int(s, "id") for s in siblings}:
         siblings.append(order)
     shares, excess = allocate_payments(payments, siblings)
     transactions = [_text(p, "transaction_id") for p in payments]
     plans: list[PaymentPlan] = []
-    for payment in sorted(payments, key=lambda p: _int(p, "id")):
-        pid = _int(payment, "id")
+    for payment in sorted(payments, key=lambda p: read_int(p, "id")):
+        pid = read_int(payment, "id")
         amount = shares.get((pid, oid), ZERO)
-        last = oid == max(_int(s, "id") for s in siblings)
+        last = oid == max(read_int(s, "id") for s in siblings)
         skipped = ""
         if not amount:
             if pid not in excess or any(k[0] == pid for k in shares) or not last:
                 continue  # this payment went to the other orders of the cart
-            skipped = f"payment {pid} of {round2(_dec(payment, 'amount'))} finds nothing left to pay"
+            skipped = f"payment {pid} of {round2(read_decimal(payment, 'amount'))} finds nothing left to pay"
         if pid in excess and last:
             warnings.append(
                 f"payment {pid} exceeds what the orders of {_text(order, 'reference')} cost by {excess[pid]}: "
@@ -763,38 +748,40 @@ def _slip_notes(
     warnings: list[str],
 ) -> list[CreditNotePlan]:
     order = source.order
-    oid = _int(order, "id")
+    oid = read_int(order, "id")
     rows = list(source.details) or values.assoc(order, "order_rows")
-    by_detail = {_int(r, "id"): r for r in rows}
+    by_detail = {read_int(r, "id"): r for r in rows}
     notes: list[CreditNotePlan] = []
-    for slip in sorted(source.slips, key=lambda s: _int(s, "id")):
-        sid = _int(slip, "id")
-        total = round2(_dec(slip, "amount"))
+    for slip in sorted(source.slips, key=lambda s: read_int(s, "id")):
+        sid = read_int(slip, "id")
+        total = round2(read_decimal(slip, "amount"))
         lines: list[_Line] = []
         for detail in values.assoc(slip, "order_slip_details"):
-            did = _int(detail, "id_order_detail")
+            did = read_int(detail, "id_order_detail")
             row = by_detail.get(did)
-            qty = Decimal(_int(detail, "product_quantity"))
-            amount = round2(_dec(detail, "amount_tax_incl"))
+            qty = Decimal(read_int(detail, "product_quantity"))
+            amount = round2(read_decimal(detail, "amount_tax_incl"))
             if row is None or qty <= 0 or not amount:
                 continue
-            pid, attribute = _int(row, "product_id"), _int(row, "product_attribute_id")
+            pid, attribute = read_int(row, "product_id"), read_int(row, "product_attribute_id")
             lines.append(
                 _Line(
                     f"Refund: {_text(row, 'product_name')}",
                     qty,
                     detail_rate(row, ctx),
                     -amount,
-                    natural=-_dec(row, "unit_price_tax_excl"),
+                    natural=-read_decimal(row, "unit_price_tax_excl"),
                     product=Ref(
                         "product", ref_ext(ctx.shop, "product", f"{pid}-{attribute}" if attribute else pid)
                     ),
                 )
             )
-        shipping = round2(_dec(slip, "total_shipping_tax_incl"))
+        shipping = round2(read_decimal(slip, "total_shipping_tax_incl"))
         if shipping:
-            shipping_excl = round2(_dec(slip, "total_shipping_tax_excl"))
-            vat = _rate_for(shipping_excl, shipping, _known_rates(ctx, [_dec(order, "carrier_tax_rate")]))
+            shipping_excl = round2(read_decimal(slip, "total_shipping_tax_excl"))
+            vat = _rate_for(
+                shipping_excl, shipping, _known_rates(ctx, [read_decimal(order, "carrier_tax_rate")])
+            )
             lines.append(
                 _Line(
                     "Refund: shipping",
@@ -807,7 +794,7 @@ def _slip_notes(
                 )
             )
         if not values.assoc(slip, "order_slip_details"):
-            refunded = round2(_dec(slip, "total_products_tax_incl"))
+            refunded = round2(read_decimal(slip, "total_products_tax_incl"))
             if refunded:
                 for line in _discount_lines(ctx, products, refunded, "Refund"):
                     line.product, line.service = None, False  # a refund of an amount, not of products
@@ -863,7 +850,7 @@ def _cancel_note(ctx: ShopContext, invoice: DocumentPayload, order_id: int) -> C
 def map_order(source: OrderSource, ctx: ShopContext) -> OrderBundle:
     """One shop order -> its :class:`OrderBundle`. Raises :class:`MappingError` naming the field."""
     order = source.order
-    oid = _int(order, "id")
+    oid = read_int(order, "id")
     if not oid:
         raise MappingError("id", "an order without id")
     warnings: list[str] = []
@@ -875,12 +862,12 @@ def map_order(source: OrderSource, ctx: ShopContext) -> OrderBundle:
     owner = Ref("thirdparty", thirdparty.ref_ext)
     contacts: list[tuple[str, ContactPayload]] = []
     for field_name in ("id_address_invoice", "id_address_delivery"):
-        aid = _int(order, field_name)
+        aid = read_int(order, field_name)
         address = source.addresses.get(aid)
         if address is not None and aid not in {int(c[0]) for c in contacts}:
             contacts.append((str(aid), customers.map_address(address, owner, ctx)))
-    billing = customers.address_ref(ctx, _int(order, "id_address_invoice"))
-    shipping = customers.address_ref(ctx, _int(order, "id_address_delivery"))
+    billing = customers.address_ref(ctx, read_int(order, "id_address_invoice"))
+    shipping = customers.address_ref(ctx, read_int(order, "id_address_delivery"))
     contact_refs = {c.ref_ext for _, c in contacts}
 
     currency, rate = _currency(order, ctx)
@@ -909,8 +896,8 @@ def map_order(source: OrderSource, ctx: ShopContext) -> OrderBundle:
     payments: tuple[PaymentPlan, ...] = ()
     notes: list[CreditNotePlan] = []
     if progress.invoiced and ctx.orders.invoices:
-        ps_invoice = min(source.invoices, key=lambda i: _int(i, "id"), default=None)
-        number = _int(ps_invoice, "number") if ps_invoice else _int(order, "invoice_number")
+        ps_invoice = min(source.invoices, key=lambda i: read_int(i, "id"), default=None)
+        number = read_int(ps_invoice, "number") if ps_invoice else read_int(order, "invoice_number")
         when = (_timestamp(ps_invoice, "date_add", ctx) if ps_invoice else None) or (
             _timestamp(order, "invoice_date", ctx) or date
         )
@@ -952,9 +939,9 @@ def map_order(source: OrderSource, ctx: ShopContext) -> OrderBundle:
 def source_ids(order: Record) -> dict[str, list[int]]:
     """The ids an order needs read with it (customer, addresses, carrier)."""
     return {
-        "customers": [_int(order, "id_customer")],
-        "addresses": [_int(order, "id_address_invoice"), _int(order, "id_address_delivery")],
-        "carriers": [_int(order, "id_carrier")],
+        "customers": [read_int(order, "id_customer")],
+        "addresses": [read_int(order, "id_address_invoice"), read_int(order, "id_address_delivery")],
+        "carriers": [read_int(order, "id_carrier")],
     }
 
 
