@@ -18,7 +18,11 @@ singer-sdk's ``validate_response`` and Airbyte's error-mapping table: status + b
 
 from __future__ import annotations
 
+import re
+import time
+from collections.abc import Mapping
 from dataclasses import dataclass
+from email.utils import parsedate_to_datetime
 
 
 @dataclass(frozen=True)
@@ -117,3 +121,47 @@ def first_bytes(body: bytes | str, limit: int = 120) -> str:
     text = body.decode("utf-8", "replace") if isinstance(body, bytes) else body
     text = " ".join(text.split())
     return text[:limit] + ("..." if len(text) > limit else "")
+
+
+def redact(error: SyncError, secrets: tuple[str, ...]) -> SyncError:
+    """The same error with every secret (an API key, a password) replaced by ``***`` in its message and body."""
+    secrets = tuple(s for s in secrets if s)
+    message, body = error.message, error.body
+    for secret in secrets:
+        message = message.replace(secret, "***")
+        body = body.replace(secret, "***")
+    if message == error.message and body == error.body:
+        return error
+    clone = type(error)(message, where=error.where, status=error.status, body=body)
+    if isinstance(error, TransientError) and isinstance(clone, TransientError):
+        clone.retry_after = error.retry_after
+    return clone
+
+
+def header(headers: Mapping[str, str], name: str) -> str:
+    """A response header's value whatever the case of its name, ``""`` when it is absent."""
+    value = headers.get(name)
+    if value is not None:
+        return value
+    lowered = name.lower()
+    for key, candidate in headers.items():
+        if key.lower() == lowered:
+            return candidate
+    return ""
+
+
+def retry_after_seconds(value: str, *, now: float | None = None) -> float | None:
+    """Retry-After in seconds from now (a number of seconds or an HTTP date); ``None`` if unreadable."""
+    value = value.strip()
+    if not value:
+        return None
+    if re.fullmatch(r"\d+(\.\d+)?", value):
+        return float(value)
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when is None:
+        return None
+    current = time.time() if now is None else now
+    return max(0.0, when.timestamp() - current)

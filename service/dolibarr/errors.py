@@ -31,10 +31,8 @@ Messages never quote an API key (:func:`redact`), the database host or user, or 
 from __future__ import annotations
 
 import asyncio
-import email.utils
 import json
 import re
-import time
 import zlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -52,6 +50,9 @@ from service.errors import (
     TransientError,
     Where,
     first_bytes,
+    header,
+    redact,
+    retry_after_seconds,
 )
 
 __all__ = [
@@ -96,7 +97,7 @@ def read_body(raw: bytes, headers: Mapping[str, str]) -> bytes:
     kept as is and the embedded gzip member, when it inflates, is appended after a newline so both can be
     read.
     """
-    encoding = _header(headers, "Content-Encoding").lower()
+    encoding = header(headers, "Content-Encoding").lower()
     if "gzip" not in encoding or not raw:
         return raw
     if raw.startswith(_GZIP_MAGIC):
@@ -116,34 +117,6 @@ def _gunzip(data: bytes) -> bytes | None:
         return inflater.decompress(data) + inflater.flush()
     except zlib.error:
         return None
-
-
-def _header(headers: Mapping[str, str], name: str) -> str:
-    value = headers.get(name)
-    if value is None:
-        lowered = name.lower()
-        for key, candidate in headers.items():
-            if key.lower() == lowered:
-                return candidate
-        return ""
-    return value
-
-
-def redact(error: SyncError, secrets: tuple[str, ...]) -> SyncError:
-    """The same error with every secret (the API key) replaced by ``***`` in its message and body."""
-    secrets = tuple(s for s in secrets if s)
-    if not secrets:
-        return error
-    message, body = error.message, error.body
-    for secret in secrets:
-        message = message.replace(secret, "***")
-        body = body.replace(secret, "***")
-    if message == error.message and body == error.body:
-        return error
-    clone = type(error)(message, where=error.where, status=error.status, body=body)
-    if isinstance(error, TransientError) and isinstance(clone, TransientError):
-        clone.retry_after = error.retry_after
-    return clone
 
 
 # ------------------------------------------------------------------------------------------------ answers
@@ -400,25 +373,12 @@ def _qty_zero_error(a: Answer) -> SyncError:
     )
 
 
-def _retry_after(headers: Mapping[str, str]) -> float | None:
-    value = _header(headers, "Retry-After").strip()
-    if not value:
-        return None
-    if value.isdigit():
-        return float(value)
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, when.timestamp() - time.time())
-
-
 def _too_many(a: Answer) -> SyncError:
     return TransientError(
         f"Dolibarr (or a proxy before it) asks to slow down: {a.sends} answered 429",
         where=a.where,
         status=a.status,
-        retry_after=_retry_after(a.headers),
+        retry_after=retry_after_seconds(header(a.headers, "Retry-After")),
     )
 
 
@@ -548,7 +508,12 @@ def _server_error_build(a: Answer) -> SyncError:
             where=a.where,
             status=a.status,
         )
-    return TransientError(what, where=a.where, status=a.status, retry_after=_retry_after(a.headers))
+    return TransientError(
+        what,
+        where=a.where,
+        status=a.status,
+        retry_after=retry_after_seconds(header(a.headers, "Retry-After")),
+    )
 
 
 def _client_error(a: Answer) -> bool:

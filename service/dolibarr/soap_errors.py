@@ -29,9 +29,7 @@ Messages never quote the security key or the password (:func:`redact` runs on ev
 from __future__ import annotations
 
 import asyncio
-import email.utils
 import re
-import time
 from collections.abc import Mapping
 
 import aiohttp
@@ -46,6 +44,9 @@ from service.errors import (
     TransientError,
     Where,
     first_bytes,
+    header,
+    redact,
+    retry_after_seconds,
 )
 
 __all__ = [
@@ -116,23 +117,6 @@ def transport_error(exc: BaseException, operation: str, where: Where) -> SyncErr
     return TransientError(what, where=where)
 
 
-def _retry_after(headers: Mapping[str, str]) -> float | None:
-    value = ""
-    for key, candidate in headers.items():
-        if key.lower() == "retry-after":
-            value = candidate.strip()
-            break
-    if not value:
-        return None
-    if value.isdigit():
-        return float(value)
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, when.timestamp() - time.time())
-
-
 def http_error(
     status: int, headers: Mapping[str, str], body: bytes, operation: str, where: Where, *, url: str
 ) -> SyncError | None:
@@ -182,7 +166,7 @@ def http_error(
             f"Dolibarr (or a proxy before it) asks to slow down: SOAP {operation} answered 429",
             where=where,
             status=status,
-            retry_after=_retry_after(headers),
+            retry_after=retry_after_seconds(header(headers, "Retry-After")),
         )
     what = f"SOAP {operation} answered HTTP {status} ({first_bytes(body, 80) or 'empty body'})"
     if status >= 500 and _is_write(operation):
@@ -192,7 +176,9 @@ def http_error(
             status=status,
         )
     if status >= 500:
-        return TransientError(what, where=where, status=status, retry_after=_retry_after(headers))
+        return TransientError(
+            what, where=where, status=status, retry_after=retry_after_seconds(header(headers, "Retry-After"))
+        )
     return PermanentError(what, where=where, status=status, body=first_bytes(body, 300))
 
 
@@ -274,18 +260,3 @@ def result_error(code: str, label: str, operation: str, where: Where) -> SyncErr
     return PermanentError(
         f"Dolibarr refused SOAP {operation}: {detail}", where=where, body=first_bytes(label, 300)
     )
-
-
-def redact(error: SyncError, secrets: tuple[str, ...]) -> SyncError:
-    """The same error with every secret (security key, password) replaced by ``***``."""
-    secrets = tuple(s for s in secrets if s)
-    message, body = error.message, error.body
-    for secret in secrets:
-        message = message.replace(secret, "***")
-        body = body.replace(secret, "***")
-    if message == error.message and body == error.body:
-        return error
-    clone = type(error)(message, where=error.where, status=error.status, body=body)
-    if isinstance(error, TransientError) and isinstance(clone, TransientError):
-        clone.retry_after = error.retry_after
-    return clone

@@ -39,9 +39,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-import time
 from collections.abc import Mapping
-from email.utils import parsedate_to_datetime
 from typing import Any, Literal
 
 import aiohttp
@@ -55,6 +53,8 @@ from service.errors import (
     TransientError,
     Where,
     first_bytes,
+    header,
+    retry_after_seconds,
 )
 from service.prestashop import xml as psxml
 
@@ -180,33 +180,9 @@ def _describe(entries: list[tuple[int | None, str]], limit: int = 3) -> str:
     return "; ".join(parts[:limit]) + more
 
 
-def _header(headers: Mapping[str, str], name: str) -> str:
-    for key, value in headers.items():
-        if key.lower() == name:
-            return value
-    return ""
-
-
 def _looks_html(body: bytes) -> bool:
     head = body.lstrip()[:200].lower()
     return head.startswith((b"<!doctype html", b"<html", b"<br", b"<b>", b"<head", b"<body", b"<p>", b"<h1"))
-
-
-def retry_after_seconds(value: str, *, now: float | None = None) -> float | None:
-    """Retry-After in seconds from now (a number of seconds or an HTTP date); ``None`` if unreadable."""
-    value = value.strip()
-    if not value:
-        return None
-    if re.fullmatch(r"\d+(\.\d+)?", value):
-        return float(value)
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
-        return None
-    if when is None:
-        return None
-    current = time.time() if now is None else now
-    return max(0.0, when.timestamp() - current)
 
 
 # ------------------------------------------------------------------------------------------- the table
@@ -269,7 +245,7 @@ def _decode_ok(
 ) -> Any:
     excerpt = first_bytes(body)
     if expected == "binary":
-        content_type = _header(headers, "content-type").lower()
+        content_type = header(headers, "content-type").lower()
         if not body or content_type.startswith(("text/", "application/json", "application/xml")):
             raise BadResponse(
                 f"the shop sent {content_type or 'no content type'} instead of an image; "
@@ -317,14 +293,14 @@ def _classify_failure(status: int, headers: Mapping[str, str], body: bytes, *, w
     codes = {code for code, _ in entries if code is not None}
     described = _describe(entries)
     excerpt = first_bytes(body)
-    version = _header(headers, "psws-version")
-    from_webservice = any(_header(headers, name) for name in _WEBSERVICE_HEADERS)
+    version = header(headers, "psws-version")
+    from_webservice = any(header(headers, name) for name in _WEBSERVICE_HEADERS)
 
     def make(cls: type[SyncError], message: str) -> SyncError:
         return cls(message, where=where, status=status, body=excerpt)
 
     if 300 <= status < 400:
-        location = _header(headers, "location")
+        location = header(headers, "location")
         return make(
             ConfigError,
             f"the shop redirects to {location[:200] or 'another address'}; set the shop url to the final "
@@ -380,7 +356,7 @@ def _classify_failure(status: int, headers: Mapping[str, str], body: bytes, *, w
             where=where,
             status=status,
             body=excerpt,
-            retry_after=retry_after_seconds(_header(headers, "retry-after")),
+            retry_after=retry_after_seconds(header(headers, "retry-after")),
         )
         return error
     if 400 <= status < 500:
@@ -437,6 +413,6 @@ def _classify_failure(status: int, headers: Mapping[str, str], body: bytes, *, w
             where=where,
             status=status,
             body=excerpt,
-            retry_after=retry_after_seconds(_header(headers, "retry-after")),
+            retry_after=retry_after_seconds(header(headers, "retry-after")),
         )
     return make(BadResponse, f"unexpected HTTP status {status}; first bytes: {excerpt!r}")
