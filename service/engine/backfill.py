@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import time
 from collections.abc import Callable
 
 import structlog
@@ -110,24 +109,13 @@ async def backfill(
             if report.outcome == "running":
                 report.outcome = "partial" if report.failed else "ok"
         except SyncError as exc:
-            report.outcome = "error"
-            report.error = str(exc if exc.where.shop else exc.at(shop=shop.name, resource="orders"))
-            bound.error("backfill.failed", error=report.error)
+            bound.error("backfill.failed", error=str(report.end_with_error(exc)))
             if isinstance(exc, ConfigError):
                 raise
         finally:
             if report.outcome == "running":
                 report.outcome = "stopped"
-            report.seconds = time.monotonic() - report.started
-            await engine.store.finish_run(
-                run_id,
-                outcome=report.outcome,
-                created=report.created,
-                updated=report.updated,
-                unchanged=report.unchanged,
-                failed=report.failed,
-                message=report.error,
-            )
+            await engine.finish_run(run_id, report)
         bound.info(
             "backfill.done",
             outcome=report.outcome,

@@ -29,7 +29,7 @@ from service.engine.catalog_streams import CATALOG_STREAMS
 from service.engine.lanes import Lanes, SingleFlight
 from service.engine.readahead import read_ahead
 from service.engine.reference import ReferenceData
-from service.engine.streams import STREAMS, Batch, Stream, ps_id_of
+from service.engine.streams import STREAMS, Batch, Page, Stream, ps_id_of
 from service.engine.writer import Item, ObjectWriter, Outcome, describe
 from service.errors import ConfigError, PermanentError, SyncError, TransientError, Where
 from service.mapping.context import MappingError, ShopContext
@@ -90,6 +90,27 @@ class PassReport:
     @property
     def records(self) -> int:
         return self.created + self.updated + self.unchanged + self.failed
+
+    def end_with_error(self, exc: SyncError) -> SyncError:
+        """The run ends on ``exc``: the report says so and why; returns the error as located in this report's
+        shop and resource."""
+        error = exc if exc.where.shop else exc.at(shop=self.shop, resource=self.resource)
+        self.outcome = "error"
+        self.error = str(error)
+        self.error_kind = "config" if isinstance(exc, ConfigError) else "transient"
+        self.retry_after = getattr(exc, "retry_after", None)
+        return error
+
+    def totals(self) -> dict[str, Any]:
+        """What a run's closing log line says."""
+        return {
+            "outcome": self.outcome,
+            "created": self.created,
+            "updated": self.updated,
+            "unchanged": self.unchanged,
+            "failed": self.failed,
+            "seconds": round(self.seconds, 3),
+        }
 
 
 class SyncEngine:
@@ -204,7 +225,7 @@ class SyncEngine:
             if resource == "categories" and not ctx.categories_enabled:
                 bound.warning("pass.skipped", reason="the Dolibarr backend cannot hold categories (use REST)")
                 report.outcome = "ok"
-                await self._finish(run_id, report)
+                await self.finish_run(run_id, report)
                 return report
             if resource in CATALOG_SETUP_RESOURCES and shop.name not in self._catalog_ready:
                 await prepare_catalog(self.port, self.writer(shop.name), self.store, shop, ctx)
@@ -213,46 +234,47 @@ class SyncEngine:
             await self._retry_failures(shop, stream, ctx, report)
             cursor = await self.store.cursor(shop.name, resource)
             async for page in read_ahead(stream.pages(cursor)):
-                for failure in page.read_failures:
-                    await self._file_failure(shop.name, resource, failure.kind, failure.ps_id, failure.error)
-                    report.failed += 1
-                batch = await stream.batch(page.records, ctx)
-                await self._push_batch(shop, resource, batch, report)
+                await self.push_page(shop, stream, page, ctx, report)
                 if page.position is not None:
                     await self.store.set_cursor(shop.name, resource, page.position)
-                report.pages += 1
-                if self.progress:
-                    self.progress(report)
-                if self.stopping.is_set():
-                    report.outcome = "stopped"
+                if self.page_done(report):
                     break
             if report.outcome == "running":
                 report.outcome = "partial" if report.failed else "ok"
         except SyncError as exc:
-            error = exc if exc.where.shop else exc.at(shop=shop.name, resource=resource)
-            report.outcome = "error"
-            report.error = str(error)
-            report.error_kind = "config" if isinstance(exc, ConfigError) else "transient"
-            report.retry_after = getattr(exc, "retry_after", None)
             # a configuration error of one resource (e.g. the key may not read it) stops that resource only
+            error = report.end_with_error(exc)
             bound.error("pass.failed", error=str(error), kind=type(exc).__name__)
         finally:
             if report.outcome == "running":  # cancelled
                 report.outcome = "stopped"
-                await asyncio.shield(self._finish(run_id, report))
-        await self._finish(run_id, report)
-        bound.info(
-            "pass.done",
-            outcome=report.outcome,
-            created=report.created,
-            updated=report.updated,
-            unchanged=report.unchanged,
-            failed=report.failed,
-            seconds=round(report.seconds, 3),
-        )
+                await asyncio.shield(self.finish_run(run_id, report))
+        await self.finish_run(run_id, report)
+        bound.info("pass.done", **report.totals())
         return report
 
-    async def _finish(self, run_id: int, report: PassReport) -> None:
+    async def push_page(
+        self, shop: ShopSettings, stream: Stream, page: Page, ctx: ShopContext, report: PassReport
+    ) -> None:
+        """A page read from the shop: what could not be read is filed, the rest mapped and pushed."""
+        for failure in page.read_failures:
+            await self._file_failure(shop.name, stream.resource, failure.kind, failure.ps_id, failure.error)
+            report.failed += 1
+        batch = await stream.batch(page.records, ctx)
+        await self.push_batch(shop, stream.resource, batch, report)
+
+    def page_done(self, report: PassReport) -> bool:
+        """Counts a page done and reports progress; True when the run must stop before the next page."""
+        report.pages += 1
+        if self.progress:
+            self.progress(report)
+        if self.stopping.is_set():
+            report.outcome = "stopped"
+            return True
+        return False
+
+    async def finish_run(self, run_id: int, report: PassReport) -> None:
+        """Closes the run's row in the state with the report's outcome and counts."""
         report.seconds = time.monotonic() - report.started
         await self.store.finish_run(
             run_id,
@@ -266,7 +288,8 @@ class SyncEngine:
         )
 
     # ----------------------------------------------------------------------------------------- pushing
-    async def _push_batch(self, shop: ShopSettings, resource: str, batch: Batch, report: PassReport) -> None:
+    async def push_batch(self, shop: ShopSettings, resource: str, batch: Batch, report: PassReport) -> None:
+        """A mapped batch: its failures filed, its items pushed concurrently and counted in ``report``."""
         for failure in batch.failures:
             await self._file_failure(
                 shop.name, resource, failure.kind, failure.ps_id, failure.error, failure.payload
@@ -310,10 +333,6 @@ class SyncEngine:
                 raise result
         if transient is not None:
             raise transient
-
-    async def push_batch(self, shop: ShopSettings, resource: str, batch: Batch, report: PassReport) -> None:
-        """Push records read by another walk than the pass (a backfill), with the pass's rules."""
-        await self._push_batch(shop, resource, batch, report)
 
     async def _push_item(self, shop: ShopSettings, item: Item, known: RecordRow | None) -> Outcome:
         pusher = self._pushers.get(type(item.payload))
@@ -472,7 +491,7 @@ class SyncEngine:
                 and failure.ps_id not in item_ids
             ):
                 await self.store.forget_failure(failure.id)
-        await self._push_batch(shop, stream.resource, batch, report)
+        await self.push_batch(shop, stream.resource, batch, report)
 
     # ------------------------------------------------------------------------------------------ helpers
     async def run_many(

@@ -39,7 +39,7 @@ import structlog
 from service.dolibarr.errors import ObjectInUse
 from service.dolibarr.model import Ref
 from service.engine.pipeline import PassReport, SyncEngine
-from service.errors import ConfigError, NotFound, PermanentError, SyncError, Where
+from service.errors import NotFound, PermanentError, SyncError, Where
 from service.prestashop.client import Filter, PrestaShopClient
 from service.settings import ShopSettings
 from service.state.store import RecordRow
@@ -168,24 +168,14 @@ class Reconciler:
             report.error = str(exc)
             bound.error("reconcile.refused", error=str(exc))
         except SyncError as exc:
-            error = exc if exc.where.shop else exc.at(shop=shop.name, resource=resource)
-            report.outcome = "error"
-            report.error = str(error)
-            report.error_kind = "config" if isinstance(exc, ConfigError) else "transient"
-            report.retry_after = getattr(exc, "retry_after", None)
+            error = report.end_with_error(exc)
             bound.error("reconcile.failed", error=str(error), kind=type(exc).__name__)
         finally:
             if report.outcome == "running":
                 report.outcome = "stopped"
-        await self._finish(run_id, report)
+        await engine.finish_run(run_id, report)
         bound.info("reconcile.done", outcome=report.outcome, retired=report.deleted)
         return report
-
-    async def _finish(self, run_id: int, report: PassReport) -> None:
-        report.seconds = time.monotonic() - report.started
-        await self.engine.store.finish_run(
-            run_id, outcome=report.outcome, deleted=report.deleted, message=report.error
-        )
 
     # ---------------------------------------------------------------------------------------- finding
     async def find_gone(self, shop: ShopSettings, spec: ReconcileSpec) -> list[Gone]:

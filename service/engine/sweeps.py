@@ -22,7 +22,6 @@ Sweeps never move a cursor. They run under the same per-(shop, resource) lock as
 
 from __future__ import annotations
 
-import time
 from collections.abc import AsyncIterator, Mapping
 
 import structlog
@@ -105,51 +104,17 @@ class Sweeper:
             else:
                 stream = engine.stream(shop, resource)
                 async for page in sweep_pages(stream, shop):
-                    for failure in page.read_failures:
-                        await engine._file_failure(
-                            shop.name, resource, failure.kind, failure.ps_id, failure.error
-                        )
-                        report.failed += 1
-                    batch = await stream.batch(page.records, ctx)
-                    await engine._push_batch(shop, resource, batch, report)
-                    report.pages += 1
-                    if engine.progress:
-                        engine.progress(report)
-                    if engine.stopping.is_set():
-                        report.outcome = "stopped"
+                    await engine.push_page(shop, stream, page, ctx, report)
+                    if engine.page_done(report):
                         break
                 if report.outcome == "running":
                     report.outcome = "partial" if report.failed else "ok"
         except SyncError as exc:
-            error = exc if exc.where.shop else exc.at(shop=shop.name, resource=resource)
-            report.outcome = "error"
-            report.error = str(error)
-            report.error_kind = "config" if isinstance(exc, ConfigError) else "transient"
-            report.retry_after = getattr(exc, "retry_after", None)
+            error = report.end_with_error(exc)
             bound.error("sweep.failed", error=str(error), kind=type(exc).__name__)
         finally:
             if report.outcome == "running":
                 report.outcome = "stopped"
-        await self._finish(run_id, report)
-        bound.info(
-            "sweep.done",
-            outcome=report.outcome,
-            created=report.created,
-            updated=report.updated,
-            unchanged=report.unchanged,
-            failed=report.failed,
-            seconds=round(report.seconds, 3),
-        )
+        await engine.finish_run(run_id, report)
+        bound.info("sweep.done", **report.totals())
         return report
-
-    async def _finish(self, run_id: int, report: PassReport) -> None:
-        report.seconds = time.monotonic() - report.started
-        await self.engine.store.finish_run(
-            run_id,
-            outcome=report.outcome,
-            created=report.created,
-            updated=report.updated,
-            unchanged=report.unchanged,
-            failed=report.failed,
-            message=report.error,
-        )
