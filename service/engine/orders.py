@@ -26,8 +26,9 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import functools
 import json
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from decimal import Decimal
 from typing import Any
 
@@ -464,7 +465,7 @@ class OrderSync:
         doc_hash = payload_hash(document)
         writer = self.engine.writer(shop.name)
         if order_id is None:
-            found = await writer._find("order", document.ref_ext)
+            found = await writer.find("order", document.ref_ext)
             if found is not None:
                 order_id = found.id
                 status = _status_name("order", found.status)
@@ -475,7 +476,7 @@ class OrderSync:
                 log.info("dolibarr.adopted", shop=shop.name, kind="order", id=order_id)
             else:
                 item = Item("orders", "order", str(bundle.order_id), document)
-                order_id = await writer._create_once(item, document, ids)
+                order_id = await writer.create_once(item, document, ids)
                 work.created = True
                 work.writes += 1
                 work.state.update(doc=doc_hash, status="draft")
@@ -578,47 +579,69 @@ class OrderSync:
     ) -> int | None:
         if bundle.invoice is None:
             return None
-        store = self.engine.store
         ps_id = str(bundle.order_id)
         payload = _without(bundle.invoice, gone)
-        row = await store.record(shop.name, "invoice", ps_id)
-        state = _state(row)
-        invoice_id = row.dolibarr_id if row is not None and row.dolibarr_id else None
-        if invoice_id is None and "invoice" not in bundle.parts:
-            return None
+        invoice_id, state = await self._stored_invoice(shop, ps_id)
         if invoice_id is None:
-            found = await self.engine.writer(shop.name)._find("invoice", payload.ref_ext)
-            if found is not None:
-                invoice_id = found.id
-                state = {"status": _status_name("invoice", found.status)}
-            else:
-                invoice_id = await self._invoice_from_order(order_id, payload, ids)
-                work.writes += 1
-                state = {"status": "draft"}
-            await store.save_record(
-                shop.name,
-                "invoice",
-                ps_id,
-                dolibarr_id=invoice_id,
-                ref_ext=payload.ref_ext,
-                hash=payload_hash(payload),
-                state=json.dumps(state),
-            )
+            if "invoice" not in bundle.parts:
+                return None
+            create = functools.partial(self._invoice_from_order, order_id, payload, ids)
+            invoice_id, state = await self._adopt_or_create_invoice(shop, ps_id, payload, create, work)
         work.state["invoice"] = invoice_id
         if state.get("status", "draft") == "draft" and "invoice" in bundle.parts:
-            async with self.lanes.serial("invoice-validate"), self.lanes.slot():
-                await self.engine.port.set_document_status("invoice", invoice_id, "validated")
-            work.writes += 1
-            await store.save_record(
-                shop.name,
-                "invoice",
-                ps_id,
-                dolibarr_id=invoice_id,
-                ref_ext=payload.ref_ext,
-                hash=payload_hash(payload),
-                state=json.dumps({"status": "validated"}),
-            )
+            await self._validate_invoice(shop, ps_id, invoice_id, payload, work)
         return invoice_id
+
+    async def _stored_invoice(self, shop: ShopSettings, ps_id: str) -> tuple[int | None, dict[str, Any]]:
+        """The Dolibarr id (None when not made yet) and state of an invoice or credit note, as stored."""
+        row = await self.engine.store.record(shop.name, "invoice", ps_id)
+        return (row.dolibarr_id if row is not None and row.dolibarr_id else None), _state(row)
+
+    async def _adopt_or_create_invoice(
+        self,
+        shop: ShopSettings,
+        ps_id: str,
+        document: DocumentPayload,
+        create: Callable[[], Awaitable[int]],
+        work: _Work,
+    ) -> tuple[int, dict[str, Any]]:
+        """An invoice or credit note not stored yet: the one Dolibarr holds under its ``ref_ext``, or a new
+        one; stored with its status either way."""
+        found = await self.engine.writer(shop.name).find("invoice", document.ref_ext)
+        if found is not None:
+            document_id, state = found.id, {"status": _status_name("invoice", found.status)}
+        else:
+            document_id = await create()
+            work.writes += 1
+            state = {"status": "draft"}
+        await self._save_invoice(shop, ps_id, document_id, document, state)
+        return document_id, state
+
+    async def _validate_invoice(
+        self, shop: ShopSettings, ps_id: str, document_id: int, document: DocumentPayload, work: _Work
+    ) -> None:
+        async with self.lanes.serial("invoice-validate"), self.lanes.slot():
+            await self.engine.port.set_document_status("invoice", document_id, "validated")
+        work.writes += 1
+        await self._save_invoice(shop, ps_id, document_id, document, {"status": "validated"})
+
+    async def _save_invoice(
+        self,
+        shop: ShopSettings,
+        ps_id: str,
+        document_id: int,
+        document: DocumentPayload,
+        state: dict[str, Any],
+    ) -> None:
+        await self.engine.store.save_record(
+            shop.name,
+            "invoice",
+            ps_id,
+            dolibarr_id=document_id,
+            ref_ext=document.ref_ext,
+            hash=payload_hash(document),
+            state=json.dumps(state),
+        )
 
     async def _invoice_from_order(
         self, order_id: int, payload: DocumentPayload, ids: Mapping[Ref, int]
@@ -732,47 +755,19 @@ class OrderSync:
         invoice_id: int,
         work: _Work,
     ) -> None:
-        store = self.engine.store
         writer = self.engine.writer(shop.name)
         for plan in bundle.credit_notes:
             document = _without(plan.document, gone)
-            row = await store.record(shop.name, "invoice", plan.ps_id)
-            state = _state(row)
-            note_id = row.dolibarr_id if row is not None and row.dolibarr_id else None
+            note_id, state = await self._stored_invoice(shop, plan.ps_id)
             if note_id is None:
-                found = await writer._find("invoice", document.ref_ext)
-                if found is not None:
-                    note_id, state = found.id, {"status": _status_name("invoice", found.status)}
-                else:
-                    item = Item("orders", "invoice", plan.ps_id, document)
-                    note_ids = dict(ids)
-                    if document.credit_note_of is not None:
-                        note_ids[document.credit_note_of] = invoice_id
-                    note_id = await writer._create_once(item, document, note_ids)
-                    work.writes += 1
-                    state = {"status": "draft"}
-                await store.save_record(
-                    shop.name,
-                    "invoice",
-                    plan.ps_id,
-                    dolibarr_id=note_id,
-                    ref_ext=document.ref_ext,
-                    hash=payload_hash(document),
-                    state=json.dumps(state),
-                )
+                item = Item("orders", "invoice", plan.ps_id, document)
+                note_ids = dict(ids)
+                if document.credit_note_of is not None:
+                    note_ids[document.credit_note_of] = invoice_id
+                create = functools.partial(writer.create_once, item, document, note_ids)
+                note_id, state = await self._adopt_or_create_invoice(shop, plan.ps_id, document, create, work)
             if state.get("status", "draft") == "draft":
-                async with self.lanes.serial("invoice-validate"), self.lanes.slot():
-                    await self.engine.port.set_document_status("invoice", note_id, "validated")
-                work.writes += 1
-                await store.save_record(
-                    shop.name,
-                    "invoice",
-                    plan.ps_id,
-                    dolibarr_id=note_id,
-                    ref_ext=document.ref_ext,
-                    hash=payload_hash(document),
-                    state=json.dumps({"status": "validated"}),
-                )
+                await self._validate_invoice(shop, plan.ps_id, note_id, document, work)
 
     async def _cancel(
         self, shop: ShopSettings, bundle: OrderBundle, order_id: int, invoice_id: int | None, work: _Work

@@ -108,7 +108,9 @@ class ObjectWriter:
         self.index.update(found)
         self.indexed_kinds.add(kind)
 
-    async def _find(self, kind: str, ref_ext: str, *, fresh: bool = False) -> RemoteObject | None:
+    async def find(self, kind: str, ref_ext: str, *, fresh: bool = False) -> RemoteObject | None:
+        """The Dolibarr object holding ``ref_ext`` (from the bulk index when this kind was listed, unless
+        ``fresh``), or None."""
         if not fresh and kind in self.indexed_kinds:
             return self.index.get(ref_ext)
         return await self.port.find_by_ref_ext(kind, ref_ext)  # type: ignore[arg-type]
@@ -146,7 +148,7 @@ class ObjectWriter:
             await self._commit(item, object_id, ref, digest, subs)
             return Outcome.UPDATED, object_id
 
-        existing = await self._find(item.kind, payload.ref_ext)
+        existing = await self.find(item.kind, payload.ref_ext)
         if existing is None and isinstance(payload, ThirdpartyPayload) and payload.email:
             existing = await self._thirdparty_by_email(payload)
         if existing is not None:
@@ -209,10 +211,10 @@ class ObjectWriter:
         payload = item.payload
         if isinstance(payload, ProductPayload):
             return await self._create_product(item, payload, ids)
-        object_id = await self._create_once(item, payload, ids)
+        object_id = await self.create_once(item, payload, ids)
         return object_id, ""
 
-    async def _create_once(self, item: Item, payload: Any, ids: Mapping[Ref, int]) -> int:
+    async def create_once(self, item: Item, payload: Any, ids: Mapping[Ref, int]) -> int:
         """One create, made safe against ambiguous outcomes: look up by ref_ext before each retry."""
         for attempt in range(AMBIGUOUS_RETRIES + 1):
             try:
@@ -226,13 +228,13 @@ class ObjectWriter:
                         )
                     return await self.port.create(payload, ids)
             except AmbiguousWrite as exc:
-                found = await self._find(item.kind, payload.ref_ext, fresh=True)
+                found = await self.find(item.kind, payload.ref_ext, fresh=True)
                 if found is None and self.settle_s > 0 and exc.status in (None, 504):
                     # not there (yet): with no answer (a timeout, a broken connection) or a gateway timeout, the
                     # create may still be running; creating again now would make a second object once it lands.
                     # (An answered 5xx means the request is over: no wait.)
                     await asyncio.sleep(self.settle_s)
-                    found = await self._find(item.kind, payload.ref_ext, fresh=True)
+                    found = await self.find(item.kind, payload.ref_ext, fresh=True)
                 log.warning(
                     "dolibarr.ambiguous_write",
                     shop=self.shop,
@@ -260,7 +262,7 @@ class ObjectWriter:
                     return await self._share(item, payload, owner.dolibarr_id, candidate, ids)
                 continue  # one of ours already holds it (another product, or another shop)
             try:
-                object_id = await self._create_once(item, dataclasses.replace(payload, ref=candidate), ids)
+                object_id = await self.create_once(item, dataclasses.replace(payload, ref=candidate), ids)
             except RefAlreadyExists:
                 holder = await self.port.find_product_by_ref(candidate)
                 if holder is not None and holder.ref_ext == payload.ref_ext:
