@@ -19,8 +19,6 @@ from typing import Generic, TypeVar
 T = TypeVar("T")
 K = TypeVar("K", bound=Hashable)
 
-SERIAL_LANES = ("order-validate", "invoice-validate", "payment")
-
 
 class Lanes:
     def __init__(self, max_concurrency: int) -> None:

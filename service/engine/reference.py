@@ -74,9 +74,6 @@ class ReferenceData:
     def __init__(self) -> None:
         self._cache: dict[str, _Cached] = {}
 
-    def invalidate(self, shop: str) -> None:
-        self._cache.pop(shop, None)
-
     async def context(
         self, shop: ShopSettings, client: PrestaShopClient, *, main_currency: str = "EUR"
     ) -> ShopContext:

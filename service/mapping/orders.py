@@ -50,9 +50,6 @@ CENT = Decimal("0.01")
 HUNDRED = Decimal(100)
 UNIT_PLACES = 8  # Dolibarr keeps unit prices in double(24,8) columns
 
-# Dolibarr statuses ps2doli asks for, weakest first
-STATUSES = ("draft", "validated", "closed", "cancelled")
-
 # PrestaShop payment modules and payment method labels -> Dolibarr payment mode codes (overridden by
 # ``orders.payment_types``; anything unknown gets ``orders.default_payment_type``)
 BUILTIN_PAYMENT_TYPES: Mapping[str, str] = {
@@ -212,10 +209,6 @@ def dolibarr_total(
     if rate is not None:
         unit = _q(_q(unit / rate, UNIT_PLACES) * rate, 5)
     return round2(unit * qty * (1 - discount / HUNDRED) * (1 + vat / HUNDRED))
-
-
-def dolibarr_total_ht(qty: Decimal, unit: Decimal, discount: Decimal) -> Decimal:
-    return round2(unit * qty * (1 - discount / HUNDRED))
 
 
 def fit_unit(
@@ -934,15 +927,3 @@ def map_order(source: OrderSource, ctx: ShopContext) -> OrderBundle:
         totals=totals,
         warnings=tuple(warnings),
     )
-
-
-def source_ids(order: Record) -> dict[str, list[int]]:
-    """The ids an order needs read with it (customer, addresses, carrier)."""
-    return {
-        "customers": [read_int(order, "id_customer")],
-        "addresses": [read_int(order, "id_address_invoice"), read_int(order, "id_address_delivery")],
-        "carriers": [read_int(order, "id_carrier")],
-    }
-
-
-STATUS_RANK = {status: n for n, status in enumerate(STATUSES)}

@@ -304,10 +304,6 @@ class StateStore:
             (shop, kind, ps_id, dolibarr_id, ref_ext, ref, hash, state, int(deleted), time.time()),
         )
 
-    async def forget_record(self, shop: str, kind: str, ps_id: str) -> None:
-        async with self.transaction() as db:
-            await db.execute("DELETE FROM records WHERE shop=? AND kind=? AND ps_id=?", (shop, kind, ps_id))
-
     # ----------------------------------------------------------------------------------------- failures
     @staticmethod
     def _failure(row: aiosqlite.Row) -> Failure:
