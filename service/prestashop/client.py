@@ -93,6 +93,23 @@ def _filter_text(value: FilterValue, *, what: str, forbidden: re.Pattern[str] = 
     return text
 
 
+def _required(value: FilterValue, *, what: str) -> str:
+    text = _filter_text(value, what=what)
+    if not text:
+        raise ValueError(f"{what} needs a value")
+    return text
+
+
+def _choices(choices: Sequence[FilterValue], *, what: str) -> str:
+    """``a|b|c``; an empty choice is refused (PrestaShop misreads ``[|x]``)."""
+    if not choices:
+        raise ValueError(f"{what} needs at least one value")
+    texts = [_filter_text(v, what=what) for v in choices]
+    if any(t == "" for t in texts):
+        raise ValueError(f"{what}: empty values are not allowed (PrestaShop misreads '[|x]')")
+    return "|".join(texts)
+
+
 @dataclass(frozen=True)
 class Filter:
     """One ``filter[field]=…`` value, built only in the shapes PrestaShop really parses (SQLUtils.php).
@@ -116,12 +133,7 @@ class Filter:
     @staticmethod
     def any_of(*choices: FilterValue) -> Filter:
         """``[a|b|c]``: equal to one of them (SQL IN)."""
-        if not choices:
-            raise ValueError("Filter.any_of needs at least one value")
-        texts = [_filter_text(v, what="Filter.any_of") for v in choices]
-        if any(t == "" for t in texts):
-            raise ValueError("Filter.any_of: empty values are not allowed (PrestaShop misreads '[|x]')")
-        return Filter("any_of", "[" + "|".join(texts) + "]")
+        return Filter("any_of", f"[{_choices(choices, what='Filter.any_of')}]")
 
     @staticmethod
     def between(low: FilterValue, high: FilterValue) -> Filter:
@@ -139,28 +151,17 @@ class Filter:
     @staticmethod
     def gt(value: FilterValue) -> Filter:
         """``>[v]``: strictly greater (PrestaShop has no >=)."""
-        text = _filter_text(value, what="Filter.gt")
-        if not text:
-            raise ValueError("Filter.gt needs a value")
-        return Filter("gt", f">[{text}]")
+        return Filter("gt", f">[{_required(value, what='Filter.gt')}]")
 
     @staticmethod
     def lt(value: FilterValue) -> Filter:
         """``<[v]``: strictly lower."""
-        text = _filter_text(value, what="Filter.lt")
-        if not text:
-            raise ValueError("Filter.lt needs a value")
-        return Filter("lt", f"<[{text}]")
+        return Filter("lt", f"<[{_required(value, what='Filter.lt')}]")
 
     @staticmethod
     def not_in(*choices: FilterValue) -> Filter:
         """``![a|b]``: different from each."""
-        if not choices:
-            raise ValueError("Filter.not_in needs at least one value")
-        texts = [_filter_text(v, what="Filter.not_in") for v in choices]
-        if any(t == "" for t in texts):
-            raise ValueError("Filter.not_in: empty values are not allowed")
-        return Filter("not_in", "![" + "|".join(texts) + "]")
+        return Filter("not_in", f"![{_choices(choices, what='Filter.not_in')}]")
 
     @staticmethod
     def like(text: str, position: Literal["contains", "begins", "ends"] = "contains") -> Filter:
