@@ -56,6 +56,7 @@ from service.errors import (
 )
 
 __all__ = [
+    "REF_TAKEN",
     "RULES",
     "Answer",
     "CategoryAlreadyExists",
@@ -235,7 +236,8 @@ _DB_DOWN = re.compile(r"DolibarrHasDetectedError|Failed to connect to (the )?dat
 _INJECTION = re.compile(r"SQL or Script injection protection", re.IGNORECASE)
 _INJECTION_TYPE = re.compile(r"analyseVarsForSqlAndScriptsInjection type=(\d)")
 _QTY_ZERO = re.compile(r"quantity of 0", re.IGNORECASE)
-_ALREADY_EXISTS = re.compile(r"ErrorProductAlreadyExists|ErrorRefAlreadyExists|ErrorRefAlreadyUsed")
+# the ref Dolibarr refuses because another object holds it (REST and SOAP alike)
+REF_TAKEN = re.compile(r"ErrorProductAlreadyExists|ErrorRefAlreadyExists|ErrorRefAlreadyUsed")
 # the language key when Dolibarr has not loaded its categories translations, else the translated sentence
 # ("Impossible to add the tag/category X : This category already exists with this ref")
 _CATEGORY_EXISTS = re.compile(
@@ -383,7 +385,7 @@ def _too_many(a: Answer) -> SyncError:
 
 
 def _ref_exists(a: Answer) -> bool:
-    return a.status is not None and a.status >= 400 and bool(_ALREADY_EXISTS.search(a.text))
+    return a.status is not None and a.status >= 400 and bool(REF_TAKEN.search(a.text))
 
 
 def _ref_exists_error(a: Answer) -> SyncError:

@@ -34,6 +34,7 @@ from collections.abc import Mapping
 
 import aiohttp
 
+from service.dolibarr.errors import REF_TAKEN, RefAlreadyExists
 from service.errors import (
     AmbiguousWrite,
     BadResponse,
@@ -55,7 +56,6 @@ __all__ = [
     "http_error",
     "non_xml_error",
     "redact",
-    "ref_already_exists",
     "result_error",
     "transport_error",
 ]
@@ -68,7 +68,6 @@ CREATE_OPERATIONS = frozenset(
 _MODULE_OFF = re.compile(
     r"WarningModuleNotActive|Module\s+WebServices?\s+(is\s+)?not\s+(active|enabled)", re.I
 )
-_ALREADY_EXISTS = re.compile(r"ErrorProductAlreadyExists|ErrorRefAlreadyExists|ErrorRefAlreadyUsed")
 _TRANSIENT_LABEL = re.compile(
     r"Deadlock found|Lock wait timeout|server has gone away|Too many connections|Lost connection to|"
     r"Duplicate entry .{0,200}? for key .{0,10}uk_\w*ref|Duplicate value in a unique field",
@@ -77,16 +76,6 @@ _TRANSIENT_LABEL = re.compile(
 _UNKNOWN_OPERATION = re.compile(
     r"not defined in the WSDL|method .{0,80} not defined|Operation .{0,80} not", re.I
 )
-
-
-def ref_already_exists(message: str, where: Where) -> SyncError:
-    """``RefAlreadyExists`` of the shared Dolibarr error module when it is there (the writer catches it to
-    pick the next free ref), else a plain :class:`PermanentError` with the same message."""
-    try:
-        from service.dolibarr.errors import RefAlreadyExists
-    except ImportError:  # pragma: no cover - the REST module ships with the service
-        return PermanentError(message, where=where)
-    return RefAlreadyExists(message, where=where)
 
 
 def _is_write(operation: str) -> bool:
@@ -248,8 +237,8 @@ def result_error(code: str, label: str, operation: str, where: Where) -> SyncErr
         return ConfigError(f"Dolibarr refused dolibarr.entity: {label}", where=where)
     if code == "ERROR_FETCH_USER":
         return TransientError(f"Dolibarr failed to read its user table during SOAP {operation}", where=where)
-    if _ALREADY_EXISTS.search(label):
-        return ref_already_exists(f"the ref is already used by another Dolibarr object ({label})", where)
+    if REF_TAKEN.search(label):
+        return RefAlreadyExists(f"the ref is already used by another Dolibarr object ({label})", where=where)
     if _TRANSIENT_LABEL.search(label):
         return TransientError(
             f"Dolibarr's database was busy or handed out the same reference twice during SOAP {operation} "
