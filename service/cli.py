@@ -475,9 +475,22 @@ async def failures_forget(config: str | None, failure_id: int) -> int:
 @click.option("--orders", default=40, show_default=True)
 @click.option("--seed", default=7, show_default=True)
 @click.option("--state", "state_dir", default=None, help="keep the state file in this folder")
+@click.option(
+    "--log-level",
+    default="error",
+    show_default=True,
+    type=click.Choice(["debug", "info", "warning", "error"]),
+    help="log events (to stderr) at this level and above",
+)
 @handled
 async def demo(
-    products: int, categories: int, customers: int, orders: int, seed: int, state_dir: str | None
+    products: int,
+    categories: int,
+    customers: int,
+    orders: int,
+    seed: int,
+    state_dir: str | None,
+    log_level: str,
 ) -> int:
     """Run the sync on the bundled simulators: a generated shop into a simulated Dolibarr, twice."""
     from service.demo import run_demo
@@ -489,6 +502,7 @@ async def demo(
         orders=orders,
         seed=seed,
         state_dir=Path(state_dir) if state_dir else None,
+        log_level=log_level,
     )
     return code
 
