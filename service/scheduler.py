@@ -34,6 +34,8 @@ from service.state.store import StateStore
 log = structlog.get_logger("ps2doli.scheduler")
 
 MAX_PAUSE_S = 600.0
+# the longest Retry-After a pause honours (a side asking for more is believed for an hour)
+MAX_RETRY_AFTER_S = 3600.0
 # resources the generic sweep re-reads (the catalog's stock and combinations are sweeps by nature)
 SWEEPABLE = frozenset(STREAMS)
 # resources checked less often than this are not re-run at start-up when their last pass is recent enough
@@ -55,7 +57,7 @@ class ShopHealth:
             self.failures += 1
             delay = min(MAX_PAUSE_S, base_delay * 2 ** (self.failures - 1))
             # a Retry-After longer than the clients would wait is honoured here, by the pause
-            delay = max(delay, min(report.retry_after or 0.0, 3600.0))
+            delay = max(delay, min(report.retry_after or 0.0, MAX_RETRY_AFTER_S))
             self.paused_until = time.monotonic() + delay
             self.last_error = report.error
         elif report.outcome in ("ok", "partial"):
@@ -145,12 +147,9 @@ class Service:
             for resource in shop.enabled():
                 if self.engine.stopping.is_set():
                     return
-                if await self._done_lately(shop.name, resource):
+                if await done_lately(self.engine.store, shop, resource):
                     continue
                 await self._tick(shop.name, resource)
-
-    async def _done_lately(self, shop: str, resource: str) -> bool:
-        return await done_lately(self.engine.store, self.settings.shop(shop), resource)
 
     def request_stop(self) -> None:
         if not self.engine.stopping.is_set():

@@ -70,7 +70,8 @@ class PassReport:
     failed: int = 0
     deleted: int = 0
     pages: int = 0
-    outcome: str = "running"  # ok | partial | error | stopped
+    # ok | partial | error | stopped, and refused (a reconcile whose listing would retire too much at once)
+    outcome: str = "running"
     error: str = ""
     # with outcome "error": "config" (the admin must act: a refused key, a missing permission) or "transient"
     error_kind: str = ""
