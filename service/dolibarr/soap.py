@@ -10,7 +10,9 @@ How the pieces fit (see ``docs/dolibarr-soap.md``):
 - **zeep does the SOAP.** The fetched WSDL bytes (rpc/encoded, nusoap, declared ISO-8859-1) are handed to a
   zeep ``Client`` through :class:`OfflineTransport`, a transport that serves documents from memory and refuses
   any network I/O. zeep builds each envelope (``create_message``) and reads each answer (the operation's
-  ``process_reply``). zeep never sends anything.
+  ``process_reply``). zeep never sends anything. That zeep layer (transport, WSDL loading, envelope parts,
+  reading answers) is :mod:`service.dolibarr.soap_envelopes`; this module decides what each port method sends
+  and what the answers mean.
 - Two nusoap habits are handled before zeep reads an answer: untyped array items (``xsi:type="xsd:"``, which
   zeep silently drops: the captured ``getOrder`` lines and ``getListOfThirdParties`` rows) lose that attribute
   and are read by :func:`element_value`; and an answer is parsed strictly first (zeep's lenient parser would
@@ -29,17 +31,13 @@ import asyncio
 import random
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any, Final
 
 import aiohttp
 import structlog
-import zeep
 import zeep.exceptions
-import zeep.helpers
-import zeep.transports
 from lxml import etree
 
 from service.dolibarr.model import (
@@ -57,6 +55,24 @@ from service.dolibarr.model import (
     ThirdpartyPayload,
 )
 from service.dolibarr.port import Capabilities, Ids, RemoteDocumentFile, RemoteObject
+from service.dolibarr.soap_envelopes import (
+    NS,
+    PARSER,
+    REST_HINT,
+    SOAP_ENCODING_SCHEMA,
+    SOAP_ENV,
+    OfflineTransport,
+    Server,
+    ZeepClient,
+    ZeepSettings,
+    element_value,
+    fill,
+    local_name,
+    parse_envelope,
+    plain,
+    serialize_object,
+    strip_untyped,
+)
 from service.dolibarr.soap_errors import (
     fault_error,
     http_error,
@@ -91,55 +107,9 @@ __all__ = [
 log = structlog.get_logger("ps2doli.dolibarr.soap")
 
 SOURCE_APPLICATION: Final = "ps2doli"
-NS: Final = "http://www.dolibarr.org/ns/"
-SOAP_ENV: Final = "http://schemas.xmlsoap.org/soap/envelope/"
-SOAP_ENC: Final = "http://schemas.xmlsoap.org/soap/encoding/"
-XSI: Final = "http://www.w3.org/2001/XMLSchema-instance"
-_XSI_TYPE: Final = f"{{{XSI}}}type"
-_XSI_NIL: Final = f"{{{XSI}}}nil"
-_ARRAY_TYPE: Final = f"{{{SOAP_ENC}}}arrayType"
 
 # The six servers Dolibarr 20.0.2 serves (shared/reference/dolibarr/soap/operations.json).
 SERVERS: Final = ("thirdparty", "productorservice", "order", "invoice", "category", "other")
-
-# zeep resolves ``SOAP-ENC:Array`` (nusoap's arrays) through the SOAP 1.1 encoding namespace, which it would
-# download from schemas.xmlsoap.org. This is the part of that schema zeep needs, written for this client: the
-# ``Array`` type with its ``arrayType``/``offset`` and common attributes, items of any element.
-SOAP_ENCODING_SCHEMA: Final = b"""<?xml version="1.0" encoding="UTF-8"?>
-<xs:schema xmlns:xs="http://www.w3.org/2001/XMLSchema" xmlns:tns="http://schemas.xmlsoap.org/soap/encoding/"
-           targetNamespace="http://schemas.xmlsoap.org/soap/encoding/">
-  <xs:attribute name="arrayType" type="xs:string"/>
-  <xs:attribute name="offset" type="xs:string"/>
-  <xs:attributeGroup name="commonAttributes">
-    <xs:attribute name="id" type="xs:ID"/>
-    <xs:attribute name="href" type="xs:anyURI"/>
-    <xs:anyAttribute namespace="##other" processContents="lax"/>
-  </xs:attributeGroup>
-  <xs:attributeGroup name="arrayAttributes">
-    <xs:attribute ref="tns:arrayType"/>
-    <xs:attribute ref="tns:offset"/>
-  </xs:attributeGroup>
-  <xs:group name="Array">
-    <xs:sequence>
-      <xs:any namespace="##any" minOccurs="0" maxOccurs="unbounded" processContents="lax"/>
-    </xs:sequence>
-  </xs:group>
-  <xs:complexType name="Array">
-    <xs:group ref="tns:Array" minOccurs="0"/>
-    <xs:attributeGroup ref="tns:arrayAttributes"/>
-    <xs:attributeGroup ref="tns:commonAttributes"/>
-  </xs:complexType>
-</xs:schema>
-"""
-
-# zeep's untyped entry points, typed Any once here (zeep ships without annotations).
-_ZeepClient: Any = zeep.Client
-_ZeepSettings: Any = zeep.Settings
-_SkipValue: Any = zeep.xsd.SkipValue
-_serialize_object: Any = zeep.helpers.serialize_object
-
-# A strict parser for answers: no entities, no network, no DTD, no recovery of broken XML.
-_PARSER: Final = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, recover=False)
 
 # Which server and operations serve each kind of object.
 _GET_OPERATION: Final[Mapping[str, tuple[str, str, str]]] = {
@@ -171,7 +141,6 @@ _PRODUCT_READ_ONLY: Final = frozenset(
 )
 _THIRDPARTY_READ_ONLY: Final = frozenset({"date_creation", "date_modification", "fk_user_author"})
 
-_REST_HINT: Final = 'use the REST backend (dolibarr.backend = "rest", Dolibarr 4.0 or later) for this'
 _CENT: Final = Decimal("0.01")
 _UNIT: Final = Decimal("0.00000001")
 
@@ -184,141 +153,6 @@ _ORDER_STATUS: Final[Mapping[int, str]] = {
     3: "closed",
 }
 _INVOICE_STATUS: Final[Mapping[int, str]] = {0: "draft", 1: "validated", 2: "closed", 3: "cancelled"}
-
-
-# ------------------------------------------------------------------------------------------------ zeep glue
-
-
-class OfflineTransport(zeep.transports.Transport):
-    """A zeep transport that serves documents from memory and never touches the network.
-
-    zeep asks its transport for the WSDL and for the schemas it imports; this one knows the WSDL bytes fetched
-    over aiohttp and the SOAP encoding schema above, and refuses everything else.
-    """
-
-    def __init__(self, documents: Mapping[str, bytes]) -> None:
-        super().__init__()  # type: ignore[no-untyped-call]
-        self.documents = dict(documents)
-        self.documents.setdefault(SOAP_ENC, SOAP_ENCODING_SCHEMA)
-
-    def load(self, url: str) -> bytes:
-        try:
-            return self.documents[url]
-        except KeyError:
-            raise ConfigError(
-                f"the Dolibarr WSDL refers to {url}, which ps2doli does not fetch "
-                "(no network I/O inside zeep)"
-            ) from None
-
-    def get(self, address: str, params: Any, headers: Any) -> Any:
-        raise RuntimeError("OfflineTransport does no network I/O: ps2doli sends envelopes with aiohttp")
-
-    def post(self, address: str, message: Any, headers: Any) -> Any:
-        raise RuntimeError("OfflineTransport does no network I/O: ps2doli sends envelopes with aiohttp")
-
-    def post_xml(self, address: str, envelope: Any, headers: Any) -> Any:
-        raise RuntimeError("OfflineTransport does no network I/O: ps2doli sends envelopes with aiohttp")
-
-
-def strip_untyped(doc: Any) -> None:
-    """Drop nusoap's ``xsi:type="xsd:"`` (a type with no name) so zeep keeps the element, not drops it."""
-    for element in doc.iter():
-        value = element.get(_XSI_TYPE)
-        if value is not None and (value.endswith(":") or not value.strip()):
-            del element.attrib[_XSI_TYPE]
-
-
-def _local(tag: Any) -> str:
-    text = str(tag)
-    return text.rsplit("}", 1)[-1]
-
-
-def element_value(element: Any) -> Any:
-    """An XML element zeep left unparsed (an untyped nusoap item) as plain Python: nil -> None, an element
-    with children -> dict (or list for a SOAP array), text -> str (empty -> None, as zeep reads empty
-    strings)."""
-    if element.get(_XSI_NIL) in ("true", "1"):
-        return None
-    children = [child for child in element if isinstance(child.tag, str)]
-    if children:
-        if element.get(_ARRAY_TYPE) is not None or all(_local(c.tag) == "item" for c in children):
-            return [element_value(child) for child in children]
-        return {_local(child.tag): element_value(child) for child in children}
-    if element.get(_ARRAY_TYPE) is not None:
-        return []
-    text = element.text
-    return text if text else None
-
-
-def plain(value: Any) -> Any:
-    """zeep's answer (after ``serialize_object``) as JSON-friendly Python: SOAP arrays become lists, unparsed
-    elements go through :func:`element_value`, dates become ISO strings."""
-    if isinstance(value, Mapping):
-        if "_value_1" in value and "arrayType" in value:
-            items = value.get("_value_1") or []
-            if not isinstance(items, list):
-                items = [items]
-            return [plain(item) for item in items if not (isinstance(item, str) and not item.strip())]
-        return {str(k): plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [plain(v) for v in value if not (isinstance(v, str) and not v.strip())]
-    if isinstance(value, etree._Element):
-        return element_value(value)
-    if isinstance(value, datetime):
-        return value.isoformat()
-    if isinstance(value, date):
-        return value.isoformat()
-    return value
-
-
-def _fill(xsd_type: Any, value: Any) -> Any:
-    """A value zeep accepts for ``xsd_type``: every element the caller did not give (or gave as None) is
-    skipped, not sent empty, so Dolibarr sees it as absent (``isset()`` false) rather than ``''``."""
-    if value is None:
-        return _SkipValue
-    elements = getattr(xsd_type, "elements", None)
-    if isinstance(value, Mapping) and elements is not None:
-        filled: dict[str, Any] = {}
-        for name, element in elements:
-            item = value.get(name)
-            if item is None:
-                filled[name] = _SkipValue
-            elif isinstance(item, list):
-                filled[name] = [_fill(element.type, entry) for entry in item]
-            else:
-                filled[name] = _fill(element.type, item)
-        return filled
-    return value
-
-
-@dataclass
-class _Server:
-    """One Dolibarr SOAP server, its WSDL loaded into zeep."""
-
-    name: str
-    endpoint: str  # where envelopes are POSTed (dolibarr.url based, not the WSDL's own address)
-    client: Any
-    binding: Any
-    types: dict[str, list[str]] = field(default_factory=dict)
-
-    def operation(self, name: str) -> Any:
-        try:
-            return self.binding.get(name)
-        except (ValueError, KeyError, LookupError):
-            raise ConfigError(
-                f"this Dolibarr's SOAP server_{self.name}.php has no operation {name}: it is too old; "
-                f"{_REST_HINT}"
-            ) from None
-
-    def type_fields(self, type_name: str) -> list[str]:
-        if type_name not in self.types:
-            try:
-                xsd_type = self.client.get_type(f"{{{NS}}}{type_name}")
-            except (LookupError, ValueError, zeep.exceptions.Error):
-                self.types[type_name] = []
-            else:
-                self.types[type_name] = [name for name, _ in getattr(xsd_type, "elements", [])]
-        return self.types[type_name]
 
 
 # ------------------------------------------------------------------------------------------------ helpers
@@ -431,7 +265,7 @@ class DolibarrSoapClient:
         self.root = self._root(settings.url)
         self._session = session
         self._owns_session = session is None
-        self._servers: dict[str, _Server] = {}
+        self._servers: dict[str, Server] = {}
         self._server_locks: dict[str, asyncio.Lock] = {name: asyncio.Lock() for name in SERVERS}
         self._limit = asyncio.Semaphore(max(1, settings.max_concurrency))
         self._capabilities: Capabilities | None = None
@@ -495,7 +329,7 @@ class DolibarrSoapClient:
         )
         await asyncio.sleep(delay)
 
-    async def _server(self, name: str) -> _Server:
+    async def _server(self, name: str) -> Server:
         """The zeep view of ``server_<name>.php``, its WSDL fetched once over aiohttp."""
         loaded = self._servers.get(name)
         if loaded is not None:
@@ -515,10 +349,10 @@ class DolibarrSoapClient:
                         raise redact(exc, self._secrets) from None
                     await self._sleep_before_retry(attempt, exc, f"GET server_{name}.php?wsdl")
             try:
-                client = _ZeepClient(
+                client = ZeepClient(
                     wsdl_url,
                     transport=OfflineTransport({wsdl_url: content}),
-                    settings=_ZeepSettings(
+                    settings=ZeepSettings(
                         strict=False, xml_huge_tree=True, forbid_dtd=True, forbid_entities=True
                     ),
                 )
@@ -530,7 +364,7 @@ class DolibarrSoapClient:
                     f"the WSDL of {self._endpoint(name)} could not be read ({type(exc).__name__}: "
                     f"{first_bytes(str(exc), 160)})"
                 ) from None
-            loaded = _Server(name=name, endpoint=self._endpoint(name), client=client, binding=binding)
+            loaded = Server(name=name, endpoint=self._endpoint(name), client=client, binding=binding)
             self._servers[name] = loaded
             return loaded
 
@@ -551,10 +385,10 @@ class DolibarrSoapClient:
         if error is not None:
             raise error
         try:
-            doc = etree.fromstring(body, parser=_PARSER)
+            doc = etree.fromstring(body, parser=PARSER)
         except etree.XMLSyntaxError:
             raise non_xml_error(status, body, "GET WSDL", where, "not XML") from None
-        if _local(doc.tag) != "definitions":
+        if local_name(doc.tag) != "definitions":
             raise non_xml_error(status, body, "GET WSDL", where, "not a WSDL")
         return body
 
@@ -591,12 +425,12 @@ class DolibarrSoapClient:
             raise redact(exc, self._secrets) from None
 
     async def _call_once(
-        self, server: _Server, operation: str, args: Mapping[str, Any], where: Where, timeout_s: float | None
+        self, server: Server, operation: str, args: Mapping[str, Any], where: Where, timeout_s: float | None
     ) -> dict[str, Any]:
         op = server.operation(operation)
         parts = {"authentication": self._auth(), **args}
         try:
-            filled = _fill(op.input.body.type, parts)
+            filled = fill(op.input.body.type, parts)
             envelope = server.client.create_message(server.client.service, operation, **filled)
         except (zeep.exceptions.Error, TypeError, ValueError) as exc:
             raise PermanentError(
@@ -628,7 +462,7 @@ class DolibarrSoapClient:
 
     def _read_answer(
         self,
-        server: _Server,
+        server: Server,
         op: Any,
         operation: str,
         status: int,
@@ -636,11 +470,11 @@ class DolibarrSoapClient:
         body: bytes,
         where: Where,
     ) -> dict[str, Any]:
-        doc = _parse_envelope(body, headers)
+        doc = parse_envelope(body, headers)
         if doc is None:
             raise non_xml_error(status, body, operation, where, "not complete XML")
         envelope_body = doc.find(f"{{{SOAP_ENV}}}Body")
-        if _local(doc.tag) != "Envelope" or envelope_body is None:
+        if local_name(doc.tag) != "Envelope" or envelope_body is None:
             raise non_xml_error(status, body, operation, where, "no SOAP envelope")
         fault = envelope_body.find(f"{{{SOAP_ENV}}}Fault")
         if fault is not None:
@@ -658,7 +492,7 @@ class DolibarrSoapClient:
         strip_untyped(doc)
         try:
             result = op.process_reply(doc)
-            parts = plain(_serialize_object(result, dict))
+            parts = plain(serialize_object(result, dict))
         except (zeep.exceptions.Error, ValueError, TypeError, LookupError, AttributeError) as exc:
             raise non_xml_error(
                 status, body, operation, where, f"an envelope zeep cannot read ({type(exc).__name__})"
@@ -736,7 +570,7 @@ class DolibarrSoapClient:
     # ------------------------------------------------------------------------------------------ lookups
     def _unsupported(self, what: str, alternative: str = "") -> ConfigError:
         instead = f"{alternative}, or " if alternative else ""
-        return ConfigError(f"the Dolibarr SOAP backend cannot {what}; {instead}{_REST_HINT}")
+        return ConfigError(f"the Dolibarr SOAP backend cannot {what}; {instead}{REST_HINT}")
 
     async def _get_raw(self, kind: str, **key: str) -> dict[str, Any]:
         spec = _GET_OPERATION.get(kind)
@@ -894,7 +728,7 @@ class DolibarrSoapClient:
         if payload.currency and payload.currency.upper() != main.upper():
             raise PermanentError(
                 f"{payload.kind} {payload.ref_ext} is in {payload.currency}; the SOAP backend can only write "
-                f"documents in Dolibarr's main currency ({main}): {_REST_HINT}",
+                f"documents in Dolibarr's main currency ({main}): {REST_HINT}",
                 where=self._where(payload.kind, payload.ref_ext),
             )
 
@@ -988,7 +822,7 @@ class DolibarrSoapClient:
                 raise PermanentError(
                     f"{payload.kind} {current.get('ref') or object_id} changed in the shop while still a "
                     "draft in Dolibarr, and the SOAP backend cannot change a document's lines (updateOrder and "
-                    f"updateInvoice only move its status): edit it in Dolibarr, or {_REST_HINT}",
+                    f"updateInvoice only move its status): edit it in Dolibarr, or {REST_HINT}",
                     where=self._where(payload.kind, object_id),
                 )
             return
@@ -1315,52 +1149,3 @@ def redact_text(text: str, secrets: tuple[str, ...]) -> str:
         if secret:
             text = text.replace(secret, "***")
     return text
-
-
-_DECLARATION = re.compile(rb"^\s*<\?xml[^>]*encoding=", re.IGNORECASE)
-_CHARSET = re.compile(r"charset=\"?([\w.:-]+)", re.IGNORECASE)
-
-
-_ENVELOPE_START = re.compile(rb"<\?xml\b|<[\w.-]+:Envelope\b")
-_ENVELOPE_END = re.compile(rb"</[\w.-]+:Envelope\s*>")
-
-
-def _parse_envelope(body: bytes, headers: Mapping[str, str]) -> Any:
-    """The answer as an XML tree, or None when it is not complete XML.
-
-    PHP notices and warnings printed before or after the envelope (nusoap on PHP 8 with ``display_errors`` on:
-    "Warning: foreach() argument must be of type array") are cut off, with a warning in the log; a body that
-    is still not well-formed XML after that (cut short, an HTML page) is refused.
-    """
-    data = _as_xml_bytes(body, headers)
-    try:
-        return etree.fromstring(data, parser=_PARSER)
-    except etree.XMLSyntaxError:
-        pass
-    start = _ENVELOPE_START.search(data)
-    ends = list(_ENVELOPE_END.finditer(data))
-    if start is None or not ends or ends[-1].end() <= start.start():
-        return None
-    try:
-        doc = etree.fromstring(data[start.start() : ends[-1].end()], parser=_PARSER)
-    except etree.XMLSyntaxError:
-        return None
-    noise = data[: start.start()] + b" ... " + data[ends[-1].end() :]
-    log.warning("dolibarr.soap.noise_around_envelope", noise=first_bytes(noise, 200))
-    return doc
-
-
-def _as_xml_bytes(body: bytes, headers: Mapping[str, str]) -> bytes:
-    """The answer as bytes lxml reads right: an envelope without an XML declaration is in the charset of its
-    Content-Type (old nusoap servers answer ISO-8859-1)."""
-    if _DECLARATION.match(body):
-        return body
-    content_type = next((v for k, v in headers.items() if k.lower() == "content-type"), "")
-    found = _CHARSET.search(content_type)
-    charset = found.group(1).lower() if found else "utf-8"
-    if charset in ("utf-8", "utf8"):
-        return body
-    try:
-        return body.decode(charset).encode("utf-8")
-    except (LookupError, UnicodeDecodeError):
-        return body
