@@ -384,6 +384,13 @@ class SyncEngine:
 
     async def ensure(self, shop: ShopSettings, ref: Ref) -> int:
         """The Dolibarr id of an object this shop owns, pushing it (once) if it is not there yet."""
+        known = await self._known_id(ref)
+        if known is not None:
+            return known
+        return await self._flights.run(ref, lambda: self._load_and_push(shop, ref))
+
+    async def _known_id(self, ref: Ref) -> int | None:
+        """The Dolibarr id of an object already synced (this process's memory, else the state store)."""
         if ref in self._ids:
             return self._ids[ref]
         row = await self.store.record_by_ref_ext(ref.kind, ref.ref_ext)
@@ -392,18 +399,15 @@ class SyncEngine:
         if row is not None and row.dolibarr_id:
             self._ids[ref] = row.dolibarr_id
             return row.dolibarr_id
-        return await self._flights.run(ref, lambda: self._load_and_push(shop, ref))
+        return None
 
     async def ensure_item(self, shop: ShopSettings, item: Item) -> int:
         """Like :meth:`ensure` for an object already read and mapped (an order's customer, its addresses):
         its Dolibarr id, pushing it once (single-flight by its ``Ref``) when it is not synced yet."""
         ref = Ref(item.payload.kind, item.payload.ref_ext)
-        if ref in self._ids:
-            return self._ids[ref]
-        row = await self.store.record_by_ref_ext(ref.kind, ref.ref_ext)
-        if row is not None and row.dolibarr_id:
-            self._ids[ref] = row.dolibarr_id
-            return row.dolibarr_id
+        known = await self._known_id(ref)
+        if known is not None:
+            return known
         return await self._flights.run(ref, lambda: self._push_loaded(shop, ref, item))
 
     async def _load_and_push(self, shop: ShopSettings, ref: Ref) -> int:
