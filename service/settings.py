@@ -147,6 +147,9 @@ class DolibarrSettings:
     max_concurrency: int = 4
     timeout_s: float = 30.0
     verify_tls: bool = True
+    # the character set of Dolibarr's database connection ($dolibarr_main_db_character_set): "utf8" (3 bytes,
+    # as Dolibarr installs itself) cannot store emoji, so they are left out of what is sent (dolibarr/charset.py)
+    charset: str = "utf8"
     # SOAP only
     login: str = ""
     password: Secret = Secret("")
@@ -468,6 +471,7 @@ def parse_settings(data: Mapping[str, Any], *, base_dir: Path, source: Path | No
         max_concurrency=dol.int_("max_concurrency", 4, minimum=1, maximum=64),
         timeout_s=dol.float_("timeout_s", 30.0, minimum=0.1),
         verify_tls=dol.bool_("verify_tls", True),
+        charset=dol.str_("charset", "utf8", ("utf8", "utf8mb4")),
         login=dol.str_("login", ""),
         password=dol.secret("password", required=False),
         entity=dol.int_("entity", 1, minimum=1),

@@ -2,17 +2,25 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import settings as hypothesis_settings
 
 from service.app import Wired, wired
 from service.sandbox.harness import Sandbox, start_sandbox
 from service.sandbox.shop_generator import generate_shop
 from service.sandbox.shop_model import ShopData
+
+# Property tests give the same verdict on every CI run (derandomize: examples drawn from the test itself, no
+# example database); locally they stay random, to keep finding new cases.
+hypothesis_settings.register_profile("ci", derandomize=True, database=None, print_blob=True)
+if os.environ.get("CI"):
+    hypothesis_settings.load_profile("ci")
 
 SandboxFactory = Callable[..., Awaitable[Sandbox]]
 

@@ -60,6 +60,7 @@ __all__ = [
     "RULES",
     "Answer",
     "CategoryAlreadyExists",
+    "DatabaseBusy",
     "ObjectInUse",
     "RefAlreadyExists",
     "Rule",
@@ -75,6 +76,12 @@ IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS"})
 class RefAlreadyExists(PermanentError):
     """Dolibarr refused a create because the ``ref`` is taken (``ErrorProductAlreadyExists``): pick another
     one."""
+
+
+class DatabaseBusy(TransientError):
+    """Dolibarr's database gave up on a conflict (deadlock, lock wait timeout): the transaction was rolled back,
+    nothing of the request was stored. Idempotent calls are retried by the client; a create is retried by the
+    engine after a ``ref_ext`` lookup; the client lowers its concurrency (``limit.py``)."""
 
 
 class CategoryAlreadyExists(PermanentError):
@@ -231,6 +238,8 @@ _DB_TRANSIENT = re.compile(
     r"Deadlock found|Lock wait timeout|server has gone away|Too many connections|Lost connection to",
     re.IGNORECASE,
 )
+# the conflicts after which InnoDB rolled the whole transaction back
+_DB_CONFLICT = re.compile(r"Deadlock found|Lock wait timeout", re.IGNORECASE)
 _TECHNICAL_PAGE = re.compile(r"Dolibarr has detected a technical error", re.IGNORECASE)
 _DB_DOWN = re.compile(r"DolibarrHasDetectedError|Failed to connect to (the )?database", re.IGNORECASE)
 _INJECTION = re.compile(r"SQL or Script injection protection", re.IGNORECASE)
@@ -247,7 +256,7 @@ _CATEGORY_EXISTS = re.compile(
 )
 _NO_KEY = re.compile(r"No parameter 'HTTP_DOLAPIKEY'|no parameter DOLAPIKEY", re.IGNORECASE)
 _PERMISSION = re.compile(
-    r"^(Forbidden)?\s*$|Access not allowed for login|Insuf+i[cs]i?ant rights|only an admin", re.IGNORECASE
+    r"^(Forbidden)?\s*$|Access not allowed for login|Insuf+i[cs]i?[ae]nt rights|only an admin", re.IGNORECASE
 )
 
 
@@ -425,6 +434,13 @@ def _db_transient(a: Answer) -> bool:
 
 
 def _db_transient_error(a: Answer) -> SyncError:
+    if _DB_CONFLICT.search(a.text):
+        return DatabaseBusy(
+            f"Dolibarr's database hit a lock conflict during {a.sends} "
+            f"({first_bytes(a.message, 100) or 'deadlock'}); nothing was stored",
+            where=a.where,
+            status=a.status,
+        )
     return TransientError(
         f"Dolibarr's database was busy during {a.sends} "
         f"({first_bytes(a.message, 100) or 'lock or connection'})",

@@ -37,6 +37,9 @@ class Capabilities:
     payments: bool = True
     multicurrency: bool = False
     main_currency: str = "EUR"
+    # True when the flags come from Dolibarr's list of enabled modules (an admin key); False when they were
+    # probed (a route answering 403 may be a module that is off or a missing permission)
+    modules_known: bool = False
 
 
 @dataclass(frozen=True)

@@ -41,14 +41,17 @@ import aiohttp
 import structlog
 import yarl
 
+from service.dolibarr.charset import storable
 from service.dolibarr.errors import (
     IDEMPOTENT_METHODS,
     CategoryAlreadyExists,
+    DatabaseBusy,
     RefAlreadyExists,
     classify,
     read_body,
     redact,
 )
+from service.dolibarr.limit import AdaptiveLimit
 from service.dolibarr.model import (
     CategoryPayload,
     ContactPayload,
@@ -116,6 +119,14 @@ RESOURCES: Final[Mapping[str, str]] = {
     "order": "orders",
     "invoice": "invoices",
 }
+# capability -> (Dolibarr module name as GET /setup/modules lists it, route to probe when it cannot be read)
+MODULE_PROBES: Final = (
+    ("categories", "categorie", "/categories"),
+    ("variants", "variants", "/products/attributes"),
+    ("stock", "stock", "/warehouses"),
+    ("payments", "banque", "/bankaccounts"),
+    ("multicurrency", "multicurrency", "/multicurrencies"),
+)
 # /categories/{id}/objects/{type}/{object_id}
 CATEGORY_OBJECT_TYPES: Final[Mapping[str, str]] = {
     "product": "product",
@@ -233,7 +244,7 @@ class DolibarrRestClient:
         }
         self._timeout = aiohttp.ClientTimeout(total=settings.timeout_s)
         self._ssl: bool = settings.verify_tls
-        self._slots = asyncio.Semaphore(settings.max_concurrency)
+        self.limit = AdaptiveLimit(settings.max_concurrency)
         self._validate_locks: dict[str, asyncio.Lock] = {"order": asyncio.Lock(), "invoice": asyncio.Lock()}
         # test seams
         self.sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
@@ -350,11 +361,15 @@ class DolibarrRestClient:
         headers = dict(self._headers)
         data: bytes | None = None
         if body is not None:
+            body = self._storable(body, where, method, path)
             data = json.dumps(body, default=_json_default, ensure_ascii=False).encode("utf-8")
+        if method not in ("GET", "HEAD"):
+            # every write says JSON, with or without a body: for a body-less POST aiohttp would send
+            # application/octet-stream, which Restler refuses (403 "Content type ... is not supported")
             headers["Content-Type"] = "application/json"
         url = self._url(path, params)
         started = time.monotonic()
-        async with self._slots:
+        async with self.limit.slot():
             session = self._get_session()
             try:
                 async with session.request(
@@ -370,6 +385,14 @@ class DolibarrRestClient:
                     raw = await response.read()
                     status = response.status
                     response_headers = {k: v for k, v in response.headers.items()}
+                decoded = read_body(raw, response_headers)
+                error = classify(
+                    method, status, response_headers, decoded, where, route=path, idempotent=idempotent
+                )
+                if isinstance(error, DatabaseBusy):
+                    self.limit.busy(path)
+                else:
+                    self.limit.ok()
             except (aiohttp.ClientError, TimeoutError, OSError) as exc:
                 error = classify(method, None, {}, b"", where, route=path, idempotent=idempotent, error=exc)
                 log.info(
@@ -382,7 +405,6 @@ class DolibarrRestClient:
                 )
                 assert error is not None
                 raise redact(error, self._secrets) from None
-        decoded = read_body(raw, response_headers)
         log.debug(
             "dolibarr_request",
             method=method,
@@ -402,12 +424,26 @@ class DolibarrRestClient:
                 ),
                 self._secrets,
             )
-        error = classify(method, status, response_headers, decoded, where, route=path, idempotent=idempotent)
         if error is not None:
             raise redact(error, self._secrets)
         if status in (204, 304) or not decoded.strip():
             return None
         return json.loads(decoded, parse_float=Decimal)
+
+    def _storable(self, value: Any, where: Where, method: str = "GET", path: str = "") -> Any:
+        """``value`` with its text in a form Dolibarr's database connection stores (``dolibarr/charset.py``)."""
+        value, changed = storable(value, self._settings.charset)
+        if changed:
+            log.warning(
+                "dolibarr_text_not_storable",
+                resource=where.resource,
+                record_id=where.record_id,
+                method=method,
+                route=path,
+                charset=self._settings.charset,
+                hint="characters above U+FFFF (emoji) left out: docs/catalog.md, dolibarr.charset",
+            )
+        return value
 
     # ----------------------------------------------------------------------------------- typed results
 
@@ -491,6 +527,7 @@ class DolibarrRestClient:
         if not value:
             return []
         resource = self._resource(kind)
+        value = str(storable(value, self._settings.charset)[0])  # as Dolibarr stored it
         if by_path is not None and _PATH_SAFE.match(value):
             try:
                 row = self._dict(
@@ -790,12 +827,10 @@ class DolibarrRestClient:
         status = self._dict(await self._call("GET", "/status", kind="status"), where, "status")
         success = status.get("success", status)
         version = str(success.get("dolibarr_version", "")) if isinstance(success, dict) else ""
+        modules = await self._enabled_modules()
         flags = {
-            "categories": await self._probe("/categories"),
-            "variants": await self._probe("/products/attributes"),
-            "stock": await self._probe("/warehouses"),
-            "payments": await self._probe("/bankaccounts"),
-            "multicurrency": await self._probe("/multicurrencies"),
+            name: (module in modules) if modules is not None else await self._probe(path)
+            for name, module, path in MODULE_PROBES
         }
         self._capabilities = Capabilities(
             version=version,
@@ -806,21 +841,39 @@ class DolibarrRestClient:
             payments=flags["payments"],
             multicurrency=flags["multicurrency"],
             main_currency=await self._main_currency(),
+            modules_known=modules is not None,
         )
         log.info("dolibarr_capabilities", **{k: v for k, v in self._capabilities.__dict__.items()})
         return self._capabilities
 
+    async def _enabled_modules(self) -> frozenset[str] | None:
+        """The modules Dolibarr has on (``GET /setup/modules``), or None when the key may not ask (admins only,
+        or a login named by API_LOGINS_ALLOWED_FOR_GET_MODULES)."""
+        try:
+            value = await self._call("GET", "/setup/modules", kind="setup")
+        except (ConfigError, PermanentError, NotFound):
+            return None
+        if not isinstance(value, list):
+            return None
+        return frozenset(str(v).lower() for v in value)
+
     async def _probe(self, path: str) -> bool:
-        """Whether a module's route exists: 501 means "module off or Dolibarr too old"."""
+        """Whether a module's route can be used, when the module list cannot be read: Dolibarr loads every API
+        class whether its module is on or off, and a module that is off has no rights to grant, so its routes
+        answer 403 ("Insufficient rights ..."), exactly as for a key without the permission: both mean the
+        feature cannot be used (``ps2doli check`` says which permission or module to look at). 501 means an
+        unknown route (Dolibarr too old)."""
         try:
             await self._call("GET", path, kind="probe", params={"limit": 1})
         except NotFound:
             return True
         except ConfigError as exc:
-            if exc.status == 501:
+            if exc.status in (403, 501):
                 return False
+            raise
+        except PermanentError as exc:
             if exc.status == 403:
-                return True  # the module is there; check_access tells about the permission
+                return False
             raise
         return True
 
@@ -892,15 +945,14 @@ class DolibarrRestClient:
             raise PermanentError(f"a Dolibarr {kind} has no categories", where=self._where(kind, object_id))
         resource = self._resource(kind)
         try:
-            rows = self._list(
-                await self._call(
-                    "GET", f"/{resource}/{object_id}/categories", kind=kind, record_id=object_id
-                ),
-                self._where(kind, object_id),
-                "categories",
+            answer = await self._call(
+                "GET", f"/{resource}/{object_id}/categories", kind=kind, record_id=object_id
             )
         except NotFound:
             return set()
+        if answer in (0, "0", None, False, ""):
+            return set()  # Dolibarr 20 answers a bare 0 (HTTP 200) for an object in no category
+        rows = self._list(answer, self._where(kind, object_id), "categories")
         return {_int(r.get("id")) for r in rows}
 
     async def link_category(self, category_id: int, kind: ObjectKind, object_id: int) -> None:

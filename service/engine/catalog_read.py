@@ -13,7 +13,7 @@ something.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import structlog
@@ -38,8 +38,20 @@ def _id(record: Record) -> int:
         return 0
 
 
-def lost_ids(record: Record, names: Sequence[str]) -> bool:
-    """True when one of the associations ``names`` came without its ids (the ``[[null]]`` rendering)."""
+# associations every record of a resource has: absent from a record means the renderer dropped them
+ALWAYS_ASSOCIATED: Mapping[str, str] = {"combinations": "product_option_values"}
+
+
+def lost_ids(record: Record, names: Sequence[str], resource: str = "") -> bool:
+    """True when one of the associations ``names`` came without its ids: the ``[[null]]`` rendering, or (real
+    PrestaShop 1.7.8, JSON with a partial ``display=[...,images[id]]``) no ``associations`` at all, which is
+    told apart from "none" by an association every record of ``resource`` has (a combination's option
+    values)."""
+    always = ALWAYS_ASSOCIATED.get(resource)
+    if always is not None and always in names:
+        associations = record.get("associations")
+        if not isinstance(associations, Mapping) or always not in associations:
+            return True
     for name in names:
         try:
             if values.assoc_ids(record, name) is None:
@@ -53,7 +65,7 @@ async def with_association_ids(
     client: PrestaShopClient, resource: str, records: Sequence[Record], names: Sequence[str]
 ) -> list[Record]:
     """The records, those whose associations ``names`` lost their ids read again in XML."""
-    broken = [_id(r) for r in records if lost_ids(r, names)]
+    broken = [_id(r) for r in records if lost_ids(r, names, resource)]
     broken = [i for i in broken if i > 0]
     if not broken:
         return list(records)

@@ -170,13 +170,12 @@ class StockStream(_Sweep):
             return True
         return _int(row, "id_shop") in (self.shop.id_shop, 0)
 
-    async def _products(self, product_ids: Sequence[int]) -> dict[int, bool]:
+    async def _products(self, product_ids: Sequence[int]) -> dict[int, Record]:
         """The products of this shop among these (multistore: a shared stock row can name a product of
-        another shop of the group), and whether each has combinations: one listing per 50 products."""
-        found: dict[int, bool] = {}
-        for record in await _by_ids(self.client, "products", product_ids, ("id", "combinations[id]")):
-            found[_int(record, "id")] = catalog_read.has_combinations(record)
-        return found
+        another shop of the group), with what decides whether their stock is mirrored (combinations, virtual):
+        one listing per 50 products."""
+        fields = ("id", "type", "product_type", "combinations[id]")
+        return {_int(r, "id"): r for r in await _by_ids(self.client, "products", product_ids, fields)}
 
     async def batch(self, records: Sequence[Record], ctx: ShopContext) -> Batch:
         batch = Batch()
@@ -184,13 +183,14 @@ class StockStream(_Sweep):
         if not rows or not ctx.stock_enabled:
             return batch
         products = await self._products([_int(r, "id_product") for r in rows])
-        with_combinations = frozenset(pid for pid, has in products.items() if has)
+        with_combinations = frozenset(p for p, r in products.items() if catalog_read.has_combinations(r))
+        services = frozenset(p for p, r in products.items() if catalog.is_virtual(r))
         for row in rows:
             ps_id = str(_int(row, "id"))
             if _int(row, "id_product") not in products:
                 continue  # not a product of this shop (or deleted since): nothing to mirror
             try:
-                payload = catalog.map_stock(row, ctx, with_combinations=with_combinations)
+                payload = catalog.map_stock(row, ctx, with_combinations=with_combinations, services=services)
             except MappingError as exc:
                 batch.failures.append(RecordFailure(self.kind, ps_id, exc, record_summary(row)))
                 continue

@@ -20,6 +20,7 @@ images already attached and uploads only those whose bytes changed (an image rep
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 from collections.abc import Mapping
@@ -28,7 +29,9 @@ from typing import TYPE_CHECKING, Any
 
 import structlog
 
+from service.dolibarr.errors import DatabaseBusy
 from service.dolibarr.model import ImagesPayload, Ref, StockPayload
+from service.engine.writer import busy_delay
 from service.errors import AmbiguousWrite, ConfigError, NotFound, PermanentError
 
 if TYPE_CHECKING:
@@ -78,6 +81,7 @@ async def push_stock(
         return Outcome.UNCHANGED, product_id
     moved = Decimal(0)
     for attempt in range(AMBIGUOUS_RETRIES + 1):
+        busy = 0.0
         async with writer.lanes.slot():
             level = await writer.port.stock_level(product_id, payload.warehouse_id)
             missing = payload.quantity - level
@@ -87,6 +91,12 @@ async def push_stock(
                 await writer.port.move_stock(
                     product_id, payload.warehouse_id, missing, stock_label(writer, payload)
                 )
+            except DatabaseBusy as exc:
+                # rolled back; the level is read again before the next try all the same
+                if attempt == AMBIGUOUS_RETRIES:
+                    raise
+                log.info("dolibarr.busy_retry", shop=writer.shop, ps_id=item.ps_id, error=exc.message)
+                busy = busy_delay(attempt)
             except AmbiguousWrite as exc:
                 # a movement is not idempotent: read the level again before moving what is still missing
                 log.warning(
@@ -99,8 +109,10 @@ async def push_stock(
                 if attempt == AMBIGUOUS_RETRIES:
                     raise
                 continue
-            moved += missing
-            break
+            else:
+                moved += missing
+                break
+        await asyncio.sleep(busy)
     await writer.store.save_record(
         writer.shop,
         item.kind,

@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
+import random
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import Enum
@@ -27,7 +28,7 @@ from typing import Any
 
 import structlog
 
-from service.dolibarr.errors import RefAlreadyExists
+from service.dolibarr.errors import DatabaseBusy, RefAlreadyExists
 from service.dolibarr.model import (
     ImagesPayload,
     ProductPayload,
@@ -47,6 +48,7 @@ log = structlog.get_logger("ps2doli.writer")
 
 AMBIGUOUS_RETRIES = 3
 MAX_REF_SUFFIX = 50
+BUSY_BASE_DELAY_S = 0.2
 # record kinds that are not Dolibarr objects with a ref_ext (pushed by service.engine.catalog_writer)
 SIDE_KINDS = frozenset({"stock", "images"})
 
@@ -227,6 +229,23 @@ class ObjectWriter:
                             parent_id, payload.variant_features, payload, ids
                         )
                     return await self.port.create(payload, ids)
+            except DatabaseBusy as exc:
+                # a deadlock rolled the create back; the lookup makes the retry safe all the same
+                found = await self.find(item.kind, payload.ref_ext, fresh=True)
+                if found is not None:
+                    return found.id
+                if attempt == AMBIGUOUS_RETRIES:
+                    raise
+                delay = busy_delay(attempt)
+                log.info(
+                    "dolibarr.busy_retry",
+                    shop=self.shop,
+                    kind=item.kind,
+                    ps_id=item.ps_id,
+                    delay_s=round(delay, 2),
+                    error=exc.message,
+                )
+                await asyncio.sleep(delay)
             except AmbiguousWrite as exc:
                 found = await self.find(item.kind, payload.ref_ext, fresh=True)
                 if found is None and self.settle_s > 0 and exc.status in (None, 504):
@@ -378,6 +397,11 @@ class ObjectWriter:
     async def _is_ours(self, kind: str, dolibarr_id: int) -> bool:
         """Links to categories an ERP user made by hand are left alone."""
         return await self.store.record_by_dolibarr_id(kind, dolibarr_id) is not None
+
+
+def busy_delay(attempt: int) -> float:
+    """Full-jitter backoff after a deadlock (0.2 s, 0.4 s, 0.8 s ... at most): concurrent losers spread out."""
+    return random.random() * BUSY_BASE_DELAY_S * float(2**attempt)
 
 
 def _is_numbered(base: str, given: str) -> bool:

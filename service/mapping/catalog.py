@@ -139,6 +139,11 @@ def _long_description(record: Record, ctx: ShopContext) -> tuple[tuple[str, str]
     return ((field, html_to_text(read_lang_text(record, "description", ctx.language_id))),)
 
 
+def is_virtual(record: Record) -> bool:
+    """A virtual (downloadable) product: a service in Dolibarr, which keeps no stock of services."""
+    return str(record.get("product_type") or record.get("type") or "") in ("virtual", "2")
+
+
 def map_product(record: Record, ctx: ShopContext) -> ProductPayload:
     """A product without combinations (or the parent of variants)."""
     id_product = read_int(record, "id")
@@ -148,7 +153,7 @@ def map_product(record: Record, ctx: ShopContext) -> ProductPayload:
     tax_group = read_int(record, "id_tax_rules_group")
     tva_tx = ctx.tax_rates.get(tax_group, Decimal("0")) if tax_group else Decimal("0")
     reference = str(record.get("reference") or "")
-    virtual = str(record.get("product_type") or record.get("type") or "") in ("virtual", "2")
+    virtual = is_virtual(record)
     return ProductPayload(
         ref_ext=ref_ext(ctx.shop, "product", id_product),
         ref=base_reference(ctx, reference, id_product),
@@ -334,13 +339,20 @@ def image_sets(
 # ------------------------------------------------------------------------------------------------- stock
 
 
-def map_stock(row: Record, ctx: ShopContext, *, with_combinations: frozenset[int]) -> StockPayload | None:
+def map_stock(
+    row: Record,
+    ctx: ShopContext,
+    *,
+    with_combinations: frozenset[int],
+    services: frozenset[int] = frozenset(),
+) -> StockPayload | None:
     """One ``stock_availables`` row -> the quantity its Dolibarr product must have in the shop's warehouse.
 
     None when stock is not mirrored (``warehouse_id`` 0, ``stock_mode = "off"``, a backend without stock), and
     for the product-level row (``id_product_attribute`` 0) of a product with combinations: that row is the sum
     of the combinations' rows, and there is no Dolibarr product for it (``flat``) or the parent holds no stock
-    of its own (``variants``).
+    of its own (``variants``); and for a virtual product (``services``): a Dolibarr service has no stock (its
+    stock movements are refused with HTTP 503 and no reason).
     """
     catalog = ctx.catalog
     if not catalog.warehouse_id or catalog.stock_mode == "off" or not ctx.stock_enabled:
@@ -350,6 +362,8 @@ def map_stock(row: Record, ctx: ShopContext, *, with_combinations: frozenset[int
     if not id_product:
         raise MappingError("id_product", "a stock row without a product")
     if not id_attribute and id_product in with_combinations:
+        return None
+    if id_product in services:
         return None
     return StockPayload(
         ref_ext=ref_ext(ctx.shop, "stock", read_int(row, "id")),

@@ -301,10 +301,16 @@ def _known_rates(ctx: ShopContext, extra: Iterable[Decimal] = ()) -> list[Decima
     return sorted(rates | {ZERO}, reverse=True)
 
 
-def _snap_rate(raw: Decimal, known: Sequence[Decimal]) -> Decimal:
+# A VAT rate derived from two prices outside this range is a corrupt record, not a tax.
+MAX_PLAUSIBLE_RATE = Decimal(100)
+
+
+def _snap_rate(raw: Decimal, known: Sequence[Decimal], field: str) -> Decimal:
     for rate in known:
         if abs(rate - raw) <= Decimal("0.05"):
             return rate
+    if not ZERO <= raw <= MAX_PLAUSIBLE_RATE:
+        raise MappingError(field, f"the prices give an implausible VAT rate ({raw:.6g} %)")
     return _q(raw, 3).normalize()
 
 
@@ -319,16 +325,16 @@ def detail_rate(detail: Record, ctx: ShopContext) -> Decimal:
     incl, excl = read_decimal(detail, "unit_price_tax_incl"), read_decimal(detail, "unit_price_tax_excl")
     if excl <= 0 or incl == excl:
         return ZERO
-    return _snap_rate((incl / excl - 1) * HUNDRED, _known_rates(ctx))
+    return _snap_rate((incl / excl - 1) * HUNDRED, _known_rates(ctx), "unit_price_tax_incl")
 
 
-def _rate_for(excl: Decimal, incl: Decimal, candidates: Sequence[Decimal]) -> Decimal:
+def _rate_for(excl: Decimal, incl: Decimal, candidates: Sequence[Decimal], field: str) -> Decimal:
     """The rate among ``candidates`` that turns ``excl`` into ``incl`` (shipping, wrapping), else derived."""
     for rate in candidates:
         if round2(excl * (1 + rate / HUNDRED)) == incl:
             return rate
     if excl > 0:
-        return _snap_rate((incl / excl - 1) * HUNDRED, candidates)
+        return _snap_rate((incl / excl - 1) * HUNDRED, candidates, field)
     return ZERO
 
 
@@ -576,7 +582,7 @@ def _lines_and_totals(
         vat = (
             carrier_rate
             if round2(shipping_excl * (1 + carrier_rate / HUNDRED)) == shipping_incl
-            else _rate_for(shipping_excl, shipping_incl, known)
+            else _rate_for(shipping_excl, shipping_incl, known, "total_shipping_tax_incl")
         )
         name = f"Shipping: {source.carrier_name}" if source.carrier_name else "Shipping"
         lines.append(
@@ -597,7 +603,7 @@ def _lines_and_totals(
             _Line(
                 "Gift wrapping",
                 Decimal(1),
-                _rate_for(wrapping_excl, wrapping_incl, known),
+                _rate_for(wrapping_excl, wrapping_incl, known, "total_wrapping_tax_incl"),
                 wrapping_incl,
                 natural=wrapping_excl,
                 product=service_ref(ctx, "wrapping"),
@@ -773,7 +779,10 @@ def _slip_notes(
         if shipping:
             shipping_excl = round2(read_decimal(slip, "total_shipping_tax_excl"))
             vat = _rate_for(
-                shipping_excl, shipping, _known_rates(ctx, [read_decimal(order, "carrier_tax_rate")])
+                shipping_excl,
+                shipping,
+                _known_rates(ctx, [read_decimal(order, "carrier_tax_rate")]),
+                "total_shipping_tax_incl",
             )
             lines.append(
                 _Line(

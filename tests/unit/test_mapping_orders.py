@@ -411,6 +411,17 @@ def test_an_order_without_lines_is_a_mapping_error() -> None:
         map_order(source(order([]), []), ctx())
 
 
+def test_an_implausible_derived_vat_rate_is_a_mapping_error_naming_the_price() -> None:
+    # regression (CI, hypothesis): prices derived a rate of 5.4E+146 % (here 5.4E+15 %), and quantizing
+    # it raised decimal.InvalidOperation out of the mapper instead of a MappingError
+    details = [line(1, "10", 1, "20")]
+    details[0].update(
+        {"associations": {}, "unit_price_tax_excl": "0.000001", "unit_price_tax_incl": "54000000"}
+    )
+    with pytest.raises(MappingError, match=r"unit_price_tax_incl.*implausible VAT rate"):
+        map_order(source(order(details), details), ctx())
+
+
 # ----------------------------------------------------------------------------------------------- payments
 
 
