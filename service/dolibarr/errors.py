@@ -449,6 +449,20 @@ def _db_transient_error(a: Answer) -> SyncError:
     )
 
 
+def _variant_unexplained(a: Answer) -> bool:
+    return a.status == 500 and a.message.strip() == "Error creating new product variant"
+
+
+def _variant_unexplained_error(a: Answer) -> SyncError:
+    # ProductCombination::createProductCombination runs in one transaction and says nothing about why it failed;
+    # under parallel writes it is a lock conflict (the ref-taken case is checked by the client before posting)
+    return DatabaseBusy(
+        f"Dolibarr failed {a.sends} without a reason (rolled back; under parallel writes a lock conflict)",
+        where=a.where,
+        status=a.status,
+    )
+
+
 def _technical_page(a: Answer) -> bool:
     return a.status is not None and bool(_TECHNICAL_PAGE.search(a.text[:2000]))
 
@@ -584,6 +598,7 @@ RULES: tuple[Rule, ...] = (
     Rule("category exists at the same level", _category_exists, _category_exists_error),
     Rule("5xx numbering race (duplicate unique ref)", _numbering_race, _numbering_race_error),
     Rule("5xx database busy (deadlock, lock wait, gone away)", _db_transient, _db_transient_error),
+    Rule("500 variant create failed without a reason", _variant_unexplained, _variant_unexplained_error),
     Rule("5xx technical error HTML page", _technical_page, _technical_page_error),
     Rule("409 conflict (object in use)", _status(409), _in_use),
     Rule("delete refused: the record has children (ErrorRecordHasChildren)", _delete_refused, _in_use),

@@ -1109,7 +1109,9 @@ class DolibarrRestClient:
                 feature_ids[str(attribute_id)] = await self._attribute_value_id(attribute_id, value)
         child_id = await self._existing_combination(parent_id, feature_ids, payload.ref_ext)
         if child_id is None:
-            async with self._ref_lock(payload.ref):
+            # one variant of a parent at a time: createProductCombination of two children of one parent in
+            # parallel deadlocks in MariaDB (a bare 500 "Error creating new product variant", rolled back)
+            async with self._ref_lock(f"\0variants of {parent_id}"), self._ref_lock(payload.ref):
                 child_id = await self._post_variant(parent_id, feature_ids, payload)
         # Dolibarr 20.0.2 copies the parent's ref_ext onto the child: give the child its own (see quirks).
         await self._put("product", child_id, product_body(payload, update=True))

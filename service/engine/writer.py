@@ -235,7 +235,12 @@ class ObjectWriter:
                 if found is not None:
                     return found.id
                 if attempt == AMBIGUOUS_RETRIES:
-                    raise
+                    # this record only: into the failure queue, the pass goes on
+                    raise PermanentError(
+                        f"still refused after {attempt + 1} tries: {exc.message}",
+                        where=exc.where,
+                        status=exc.status,
+                    ) from None
                 delay = busy_delay(attempt)
                 log.info(
                     "dolibarr.busy_retry",

@@ -13,6 +13,7 @@ from service.dolibarr.model import (
     StockPayload,
     ref_ext,
 )
+from service.dolibarr.refs import stored_product_ref
 from service.mapping.context import MappingError, ShopContext
 from service.mapping.fields import Record, read_decimal, read_flag, read_int, read_lang_text, read_opt_decimal
 from service.mapping.text import html_to_text
@@ -91,16 +92,19 @@ def map_category(record: Record, ctx: ShopContext) -> CategoryPayload | None:
 
 def base_reference(ctx: ShopContext, reference: str, id_product: int, id_product_attribute: int = 0) -> str:
     """The ref a product should have in Dolibarr before duplicate handling: the shop's reference, else the
-    configured template."""
+    configured template; cleaned as Dolibarr cleans a product ref (``service/dolibarr/refs.py``), so that the
+    ref asked for is the ref stored."""
     reference = " ".join(reference.split())  # leading, trailing and doubled spaces are noise in a ref
     if reference:
-        return reference[:MAX_REF]
-    return ctx.catalog.ref_template.format(
-        id=id_product,
-        reference=reference,
-        id_product_attribute=id_product_attribute,
-        shop=ctx.shop,
-    )[:MAX_REF]
+        return stored_product_ref(reference[:MAX_REF])
+    return stored_product_ref(
+        ctx.catalog.ref_template.format(
+            id=id_product,
+            reference=reference,
+            id_product_attribute=id_product_attribute,
+            shop=ctx.shop,
+        )[:MAX_REF]
+    )
 
 
 def numbered_ref(base: str, n: int) -> str:
@@ -108,7 +112,7 @@ def numbered_ref(base: str, n: int) -> str:
     if n == 0:
         return base
     suffix = f"-{n}"
-    return base[: MAX_REF - len(suffix)] + suffix
+    return stored_product_ref(base[: MAX_REF - len(suffix)] + suffix)
 
 
 def _categories(record: Record, ctx: ShopContext) -> tuple[Ref, ...]:
@@ -252,7 +256,7 @@ def _fallback_combination_ref(
     if "{id_product_attribute}" in template:
         reference = str(product.get("reference") or "")
         return base_reference(ctx, reference if "{reference}" in template else "", id_product, id_attribute)
-    return f"{parent.ref}-{id_attribute}"[:MAX_REF]
+    return stored_product_ref(f"{parent.ref}-{id_attribute}"[:MAX_REF])
 
 
 def map_product_family(

@@ -1,0 +1,38 @@
+"""The real pair as a session fixture: ``up.sh`` once per test session when ``../shared/realpair`` is beside the
+repository. Without the kit the real tests are skipped, except under ``CI=true``, where a pair that cannot come up
+fails the run (a green CI must mean the real tests ran)."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from tests.real.realpair import Pair, kit_present, up
+
+# a first up.sh on a bare machine installs packages and builds both servers: minutes, not the default 300 s
+REAL_TIMEOUT_S = 1800
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if "tests/real/" in str(item.path).replace(os.sep, "/"):
+            item.add_marker(pytest.mark.timeout(REAL_TIMEOUT_S))
+
+
+@pytest.fixture(scope="session")
+def pair() -> Pair:
+    in_ci = bool(os.environ.get("CI"))
+    if not kit_present():
+        if in_ci:
+            pytest.fail("CI: ../shared/realpair is missing beside the repository: the real tests cannot run")
+        pytest.skip("../shared/realpair is not beside the repository")
+    if os.geteuid() != 0 and not in_ci:
+        pytest.skip("the real pair's scripts need root (up.sh, reset.sh)")
+    try:
+        env = up()
+    except Exception as exc:  # noqa: BLE001 - any failure to come up is reported as it is
+        if in_ci:
+            pytest.fail(f"CI: the real pair did not come up: {exc}")
+        pytest.skip(f"the real pair did not come up: {exc}")
+    return Pair(env)
