@@ -1107,6 +1107,12 @@ class DolibarrData(SalesMixin, DocumentsMixin):
                 "Error when create stock movement : ErrorWarehouseNotFound",
                 "api_stockmovements.class.php:190",
             )
+        if self.products[product_id]["type"] == "1":
+            # a service keeps no stock (STOCK_SUPPORTS_SERVICES off): _create() moves nothing and returns 0,
+            # which the API reports with the movement's empty error (live 20.0.2)
+            raise DolibarrError(
+                503, "Error when create stock movement : ", "api_stockmovements.class.php:205"
+            )
         rows = self.stock.setdefault(product_id, {})
         row = rows.get(warehouse_id)
         if row is None:

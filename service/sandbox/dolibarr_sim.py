@@ -25,10 +25,11 @@ from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import unquote
+from urllib.parse import parse_qsl, unquote
 
 from aiohttp import web
 
+from service.sandbox import dolibarr_database as database
 from service.sandbox import dolibarr_sqlfilters as sqlf
 from service.sandbox import faults
 from service.sandbox.dolibarr_model import DolibarrData
@@ -48,6 +49,16 @@ class DolibarrSimOptions:
     race_window_s: float = 0.02  # the await inside racing handlers, so that requests overlap
     main_currency: str = "EUR"
     multicurrency_enabled: bool = False
+    # the key is not an admin's: GET /setup/modules answers 403 (a client falls back to probing routes)
+    modules_admin_only: bool = False
+    # $dolibarr_main_db_character_set: "utf8" (3 bytes, as the installer leaves it) refuses emoji (500)
+    connection_charset: str = "utf8mb4"
+    # above this many writes in flight on POST /products, /orders, /stockmovements, a write deadlocks with
+    # probability deadlock_probability (0 = never); each such write holds its locks for write_hold_s
+    deadlock_above: int = 0
+    deadlock_probability: float = 1.0
+    deadlock_seed: int = 1
+    write_hold_s: float = 0.01
 
 
 REASONS = {
@@ -70,6 +81,7 @@ STAGES = {
     "setup": ([], ["get", "route", "negotiate", "message"]),
 }
 KNOWN_APIS = {
+    "multicurrencies",
     "status",
     "setup",
     "thirdparties",
@@ -84,6 +96,30 @@ KNOWN_APIS = {
     "documents",
 }
 JSON_CT = "application/json"
+# Restler's request formats in Dolibarr (api/index.php: JsonFormat, XmlFormat, UploadFormat) plus UrlEncodedFormat,
+# which Restler always reads; any other Content-Type, on any method, is refused before the route runs
+READABLE_TYPES = frozenset(
+    {JSON_CT, "application/xml", "multipart/form-data", "application/x-www-form-urlencoded"}
+)
+# the modules of the captured instance, as GET /setup/modules lists them for an admin key
+BASE_MODULES = (
+    "agenda",
+    "api",
+    "banque",
+    "categorie",
+    "commande",
+    "export",
+    "facture",
+    "fckeditor",
+    "import",
+    "product",
+    "service",
+    "societe",
+    "stock",
+    "user",
+    "variants",
+    "webservices",
+)
 
 INJECTION_PAGE = "".join(
     [
@@ -160,6 +196,8 @@ def error_response(err: DolibarrError) -> web.Response:
     }
     if err.extra is not None:
         error["0"] = err.extra
+        for n, detail in enumerate(err.more, start=1):
+            error[str(n)] = detail
     success, failure = STAGES.get(err.stage, STAGES["call"])
     payload = {
         "error": error,
@@ -212,6 +250,16 @@ class DolibarrSim:
         self.key = key
         self.opts = options
         self.inflight: Counter[str] = Counter()
+        self.contention = (
+            database.Contention(
+                options.deadlock_above,
+                options.deadlock_probability,
+                options.write_hold_s,
+                options.deadlock_seed,
+            )
+            if options.deadlock_above > 0
+            else None
+        )
         self.routes: list[tuple[str, re.Pattern[str], Handler]] = []
         self._build_routes()
 
@@ -245,14 +293,27 @@ class DolibarrSim:
                 return web.Response(status=403, text=page, content_type="text/html", charset="utf-8")
         tail = decoded[len(BASE) :].strip("/") if decoded.startswith(BASE) else ""
         api = tail.split("/", 1)[0]
-        if api not in KNOWN_APIS and not (api == "multicurrencies" and self.data.multicurrency_enabled):
+        if api not in KNOWN_APIS:
             return web.Response(
                 status=501, text="API not found (failed to include API file)", content_type="text/html"
+            )
+        # Restler::getRequestFormat(): the Content-Type up to ';', compared as is; none means JSON. A request
+        # whose route does not exist gets the route's 404 instead (Restler routes before rethrowing)
+        mime = request.headers.get("Content-Type", "").split(";", 1)[0]
+        if mime and mime not in READABLE_TYPES:
+            if self.match(request.method, tail) is None:
+                raise DolibarrError(404, "", "Routes.php:457", stage="route")
+            raise DolibarrError(
+                403, f"Content type `{mime}` is not supported.", "Restler.php:588", stage="setup"
             )
         body: dict[str, Any] = {}
         if request.method in ("POST", "PUT", "PATCH") and request.body_exists:
             raw = await request.read()
-            if raw.strip():
+            if mime == "application/x-www-form-urlencoded":
+                body = dict(parse_qsl(raw.decode("utf-8", "replace"), keep_blank_values=True))
+            elif mime in ("application/xml", "multipart/form-data"):
+                pass  # not modelled: no client of the simulator sends them
+            elif raw.strip():
                 try:
                     parsed = json.loads(raw.decode("utf-8"))
                 except (ValueError, UnicodeDecodeError):
@@ -282,14 +343,40 @@ class DolibarrSim:
                 stage="authenticate",
             )
         ctx = Ctx(request, body, dict(request.query))
-        for method, rx, handler in self.routes:
+        found = self.match(request.method, tail)
+        if found is None:
+            raise DolibarrError(404, "", "Routes.php:457", stage="route")
+        handler, args = found
+        if self.opts.connection_charset == "utf8":
+            error = database.charset_error(request.method, tail, body)
+            if error is not None:
+                raise error
+            if database.charset_ignored(request.method, tail, body):
+                found = self.match("GET", tail)
+                assert found is not None
+                handler, args = found
+        deadlock = database.deadlock_error(request.method, tail) if self.contention is not None else None
+        if deadlock is not None and self.contention is not None and await self.contention.deadlocked():
+            raise deadlock
+        result = await handler(ctx, **args)
+        if isinstance(result, web.StreamResponse):
+            return result
+        return json_response(result)
+
+    def match(self, method: str, tail: str) -> tuple[Handler, dict[str, str]] | None:
+        """The handler of a route and its path arguments, or None when no route matches."""
+        for verb, rx, handler in self.routes:
             m = rx.match(tail)
-            if m and method == request.method:
-                result = await handler(ctx, **m.groupdict())
-                if isinstance(result, web.StreamResponse):
-                    return result
-                return json_response(result)
-        raise DolibarrError(404, "", "Routes.php:431", stage="route")
+            if m and verb == method:
+                return handler, m.groupdict()
+        return None
+
+    def deadlock_answer(self, request: web.Request) -> web.StreamResponse | None:
+        """The fault plan's ``deadlock``: Dolibarr's answer for a write that can deadlock, None for others."""
+        path = request.path
+        tail = path[len(BASE) :].strip("/") if path.startswith(BASE) else ""
+        error = database.deadlock_error(request.method, tail)
+        return None if error is None else error_response(error)
 
     # ------------------------------------------------------------------------------------------------------
     # lists
@@ -466,6 +553,18 @@ class DolibarrSim:
 
         r("GET", "setup/extrafields", extrafields)
 
+        async def modules(ctx: Ctx) -> Any:
+            if self.opts.modules_admin_only:
+                raise DolibarrError(
+                    403,
+                    "Error API open to admin users only or to the users with logins defined into constant"
+                    " API_LOGINS_ALLOWED_FOR_GET_MODULES",
+                    "api_setup.class.php:2666",
+                )
+            return self.enabled_modules()
+
+        r("GET", "setup/modules", modules)
+
         # thirdparties ------------------------------------------------------------------------------------
         async def tp_list(ctx: Ctx) -> Any:
             rows = list(d.thirdparties.values())
@@ -525,11 +624,10 @@ class DolibarrSim:
             return d.thirdparty_out(int(t["id"]))
 
         async def tp_categories(ctx: Ctx, id: str) -> Any:
-            d.thirdparty(int(id))
-            cats = d.categories_of("customer", int(id))
-            if not cats:
-                raise DolibarrError(404, "No category found", "api_thirdparties.class.php:460")
-            return [d.category_short(c) for c in cats]
+            # api_thirdparties::getCategories fetches the thirdparty, and turns getListForItem's 0 into []
+            if int(id) not in d.thirdparties:
+                raise DolibarrError(404, "Thirdparty not found", "api_thirdparties.class.php:566")
+            return [d.category_short(c) for c in d.categories_of("customer", int(id))]
 
         async def tp_add_category(ctx: Ctx, id: str, catid: str) -> Any:
             d.thirdparty(int(id))
@@ -652,11 +750,10 @@ class DolibarrSim:
             return success("Object deleted")
 
         async def pr_categories(ctx: Ctx, id: str) -> Any:
-            d.product(int(id))
-            cats = d.categories_of("product", int(id))
-            if not cats:
-                raise DolibarrError(404, "No category found", "api_products.class.php:1040")
-            return [d.category_short(c) for c in cats]
+            # api_products::getCategories returns Categorie::getListForItem() as is: 0 when the product is in no
+            # category, or does not exist (no fetch)
+            cats = d.categories_of("product", int(id)) if int(id) in d.products else []
+            return [d.category_short(c) for c in cats] if cats else 0
 
         async def pr_stock(ctx: Ctx, id: str) -> Any:
             d.product(int(id))
@@ -827,7 +924,12 @@ class DolibarrSim:
             )
 
         async def mc_list(ctx: Ctx) -> Any:
-            # api_multicurrencies (module Multicurrency on): the currencies and their latest rate
+            # api_multicurrencies: the currencies and their latest rate; a module that is off grants no rights,
+            # so its API file loads and answers 403 (live 20.0.2)
+            if not d.multicurrency_enabled:
+                raise DolibarrError(
+                    403, "Insufficient rights to read currency", "api_multicurrencies.class.php:61"
+                )
             rows = d.multicurrencies()
             limit = ctx.int_param("limit", 100)
             return rows[:limit] if limit > 0 else rows
@@ -1102,6 +1204,11 @@ class DolibarrSim:
         r("DELETE", "documents", doc_delete)
         r("GET", "documents/download", doc_download)
 
+    def enabled_modules(self) -> list[str]:
+        """``$conf->modules`` sorted, as ``GET /setup/modules`` gives it to an admin."""
+        extra = ["multicurrency"] if self.data.multicurrency_enabled else []
+        return sorted([*BASE_MODULES, *extra])
+
     def _order_race_error(self, ctx: Ctx, oid: int, ref: str) -> DolibarrError:
         """quirks/orders.validate.concurrent.500.raw.txt: Dolibarr's HTML technical error page, then the
         gzip-compressed JSON error, under ``Content-Encoding: gzip``."""
@@ -1159,7 +1266,7 @@ def create_app(
     app = web.Application(client_max_size=64 * 1024**2)
     app[DATA_KEY] = data
     app[SIM_KEY] = sim
-    faults_mod.install(app, faults)
+    faults_mod.install(app, faults, answers={"deadlock": sim.deadlock_answer})
     app.router.add_route("*", "/{tail:.*}", sim.handle)
     return app
 

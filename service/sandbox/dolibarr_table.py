@@ -34,8 +34,9 @@ PAYMENT_TERMS: dict[int, tuple[str, str, int]] = {
 class DolibarrError(Exception):
     """An error answer: status, the message after Restler's prefix, and where Dolibarr raised it.
 
-    ``extra`` becomes the ``"0"`` key of ``error`` (``ErrorProductAlreadyExists``); ``raw`` replaces the whole
-    answer (body bytes, content type, extra headers) for the non-JSON quirks.
+    ``extra`` becomes the ``"0"`` key of ``error`` (``ErrorProductAlreadyExists``) and ``more`` the ``"1"``,
+    ``"2"``... keys after it (the object's ``errors[]``); ``raw`` replaces the whole answer (body bytes, content
+    type, extra headers) for the non-JSON quirks.
     """
 
     status: int
@@ -44,6 +45,7 @@ class DolibarrError(Exception):
     stage: str = "call"
     extra: str | None = None
     raw: tuple[bytes, str, dict[str, str]] | None = None
+    more: tuple[str, ...] = ()
 
 
 class Table(dict[int, Obj]):

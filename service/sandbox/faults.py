@@ -70,12 +70,13 @@ class FaultPlan:
     error_after_rate: float = 0.0  # handler runs, then 500 / reset (ambiguous write)
     html_rate: float = 0.0  # 200 with an HTML page instead of the body
     truncate_rate: float = 0.0  # 200 with the body cut in half
+    # the database lost a deadlock: the simulator's own answer (Dolibarr: POST /products, /orders,
+    # /stockmovements), handler not run; requests that cannot deadlock run normally
+    deadlock_rate: float = 0.0
     only_methods: frozenset[str] | None = None
     only_paths: tuple[str, ...] = ()
     fail_next: int = 0
-    fail_next_kind: str = (
-        "error"  # error | reset | html | truncate | error_after | timeout | unauthorized | throttle
-    )
+    fail_next_kind: str = "error"  # error | reset | html | truncate | error_after | timeout | unauthorized | throttle | deadlock
     retry_after_s: int = 30  # the Retry-After of a "throttle" answer (429 Too Many Requests)
     down: bool = False  # every request answers 503 HTML (a side that is down)
     seed: int = 1
@@ -93,7 +94,7 @@ class FaultPlan:
     def clear(self) -> None:
         self.latency_s = 0.0
         self.error_rate = self.timeout_rate = self.reset_rate = 0.0
-        self.error_after_rate = self.html_rate = self.truncate_rate = 0.0
+        self.error_after_rate = self.html_rate = self.truncate_rate = self.deadlock_rate = 0.0
         self.only_methods = None
         self.only_paths = ()
         self.fail_next = 0
@@ -116,6 +117,7 @@ class FaultPlan:
             ("error_after", self.error_after_rate),
             ("html", self.html_rate),
             ("truncate", self.truncate_rate),
+            ("deadlock", self.deadlock_rate),
         ):
             if r < rate:
                 return kind
@@ -123,8 +125,13 @@ class FaultPlan:
         return None
 
 
+# a fault kind whose answer only the simulator knows (Dolibarr's deadlock bodies): None = this request cannot
+# fail that way, it runs normally
+Answer = Callable[[web.Request], web.StreamResponse | None]
+
 FAULTS_KEY: web.AppKey[FaultPlan] = web.AppKey("faults", FaultPlan)
 REQUESTS_KEY: web.AppKey[RequestLog] = web.AppKey("requests", RequestLog)
+ANSWERS_KEY: web.AppKey[dict[str, Answer]] = web.AppKey("fault_answers", dict)
 
 HTML_ERROR_PAGE = (
     "<html><head><title>500 Internal Server Error</title></head><body>"
@@ -152,6 +159,13 @@ async def fault_middleware(request: web.Request, handler: Handler) -> web.Stream
     kind = plan.draw(request.method, request.path)
     if kind is None:
         return await handler(request)
+    answers = request.app[ANSWERS_KEY]
+    if kind in answers:
+        answer = answers[kind](request)
+        if answer is None:
+            return await handler(request)
+        plan.injected[kind] += 1
+        return answer
     plan.injected[kind] += 1
     if kind == "down":
         return web.Response(status=503, text=HTML_DOWN_PAGE, content_type="text/html")
@@ -192,8 +206,12 @@ async def fault_middleware(request: web.Request, handler: Handler) -> web.Stream
     return response
 
 
-def install(app: web.Application, plan: FaultPlan | None = None) -> None:
-    """Attach a fault plan, a request log and the middleware to a simulator app (before it starts)."""
+def install(
+    app: web.Application, plan: FaultPlan | None = None, *, answers: dict[str, Answer] | None = None
+) -> None:
+    """Attach a fault plan, a request log and the middleware to a simulator app (before it starts).
+    ``answers``: the simulator's own answer for fault kinds only it can word (``deadlock``)."""
     app[FAULTS_KEY] = plan or FaultPlan()
     app[REQUESTS_KEY] = RequestLog()
+    app[ANSWERS_KEY] = dict(answers or {})
     app.middlewares.insert(0, fault_middleware)

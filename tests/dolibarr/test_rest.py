@@ -4,11 +4,13 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import re
 import socket
 import struct
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -18,7 +20,14 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from service.dolibarr.errors import CategoryAlreadyExists, ObjectInUse, RefAlreadyExists, classify, read_body
+from service.dolibarr.errors import (
+    CategoryAlreadyExists,
+    DatabaseBusy,
+    ObjectInUse,
+    RefAlreadyExists,
+    classify,
+    read_body,
+)
 from service.dolibarr.model import (
     CategoryPayload,
     DocumentPayload,
@@ -39,6 +48,11 @@ from service.errors import (
     TransientError,
     Where,
 )
+from service.sandbox import dolibarr_sim
+from service.sandbox.dolibarr_model import DolibarrData
+from service.sandbox.dolibarr_sim import DolibarrSimOptions
+from service.sandbox.faults import FaultPlan
+from service.sandbox.runner import start_app
 from service.settings import DolibarrSettings, RetrySettings, Secret
 
 REFERENCE = Path(__file__).resolve().parents[2].parent / "shared" / "reference" / "dolibarr"
@@ -1031,3 +1045,100 @@ async def test_files(fake: FakeDolibarr, client: DolibarrRestClient) -> None:
         "modulepart": "product",
         "original_file": "PS-SKU-190928/a.jpg",
     }
+
+
+# ------------------------------------------------------------------ the simulator, behaving as the live 20.0.2
+
+
+@asynccontextmanager
+async def simulated(
+    options: DolibarrSimOptions | None = None, faults: FaultPlan | None = None, charset: str = "utf8"
+) -> AsyncIterator[tuple[DolibarrRestClient, DolibarrData]]:
+    """The client against the Dolibarr simulator (real sockets), with the simulator's model to assert on."""
+    app = dolibarr_sim.create_app(
+        key=KEY, options=options or DolibarrSimOptions(bad_key_delay_s=0), faults=faults
+    )
+    server = await start_app(app)
+    client = DolibarrRestClient(
+        DolibarrSettings(
+            url=server.url + API, api_key=Secret(KEY), timeout_s=5, max_concurrency=4, charset=charset
+        ),
+        RetrySettings(attempts=3, base_delay_s=0.01, max_delay_s=0.1),
+    )
+    try:
+        yield client, app[dolibarr_sim.DATA_KEY]
+    finally:
+        await client.close()
+        await server.stop()
+
+
+async def test_capabilities_come_from_the_module_list_or_from_probes_when_it_is_refused() -> None:
+    """A module that is off answers 403 on its routes (the live /multicurrencies): off, not "there"."""
+    async with simulated() as (client, _):
+        caps = await client.capabilities()
+        assert caps.modules_known and not caps.multicurrency
+        assert caps.categories and caps.variants and caps.stock and caps.payments
+    async with simulated(DolibarrSimOptions(bad_key_delay_s=0, multicurrency_enabled=True)) as (client, _):
+        assert (await client.capabilities()).multicurrency
+    # a key that is not an admin's may not read the list: each module's route is probed
+    async with simulated(DolibarrSimOptions(bad_key_delay_s=0, modules_admin_only=True)) as (client, _):
+        caps = await client.capabilities()
+        assert not caps.modules_known and not caps.multicurrency
+        assert caps.categories and caps.variants and caps.stock and caps.payments
+
+
+async def test_writes_without_a_body_say_json_as_restler_requires() -> None:
+    """aiohttp sends a body-less POST or PUT as application/octet-stream, which Restler refuses (403)."""
+    async with simulated() as (client, data):
+        product = data.create_product({"ref": "LINKED", "label": "Linked", "price": 1})
+        category = data.create_category({"label": "Shelf", "type": "product"})
+        customer = data.create_thirdparty({"name": "Customer", "client": 1})
+        group = data.create_category({"label": "Group", "type": "customer"})
+        await client.link_category(category, "product", product)  # POST, no body
+        await client.link_category(group, "thirdparty", customer)  # PUT, no body
+        assert data.categories_of("product", product) == [category]
+        assert data.categories_of("customer", customer) == [group]
+        await client.unlink_category(category, "product", product)  # DELETE, no body
+        assert data.categories_of("product", product) == []
+
+
+async def test_an_object_in_no_category_is_answered_0_and_read_as_none() -> None:
+    async with simulated() as (client, data):
+        product = data.create_product({"ref": "NOCAT", "label": "No category", "price": 1})
+        customer = data.create_thirdparty({"name": "Nobody's", "client": 1})
+        assert await client.object_categories("product", product) == set()  # HTTP 200, body 0
+        assert await client.object_categories("thirdparty", customer) == set()  # HTTP 200, body []
+
+
+async def test_a_deadlock_is_database_busy_nothing_stored_and_the_limit_halves() -> None:
+    plan = FaultPlan(fail_next=2, fail_next_kind="deadlock", only_methods=frozenset({"POST"}))
+    async with simulated(faults=plan) as (client, data):
+        with pytest.raises(DatabaseBusy, match="Deadlock found"):
+            await client.create(PRODUCT, {})
+        assert not data.find("products", ref_ext=PRODUCT.ref_ext)
+        assert (client.limit.limit, client.limit.decreases) == (2, 1)
+        product = data.create_product({"ref": "STOCKED", "label": "Stocked", "price": 1})
+        with pytest.raises(DatabaseBusy):
+            await client.move_stock(product, 1, Decimal(3), "deadlocked")
+        assert data.product_stock(product) == {}
+        assert client.limit.decreases == 1  # a burst of deadlocks counts once (cool-down)
+        await client.move_stock(product, 1, Decimal(3), "again")
+        assert await client.stock_level(product, 1) == 3
+
+
+async def test_emoji_are_left_out_of_what_a_utf8_connection_must_store() -> None:
+    options = DolibarrSimOptions(bad_key_delay_s=0, connection_charset="utf8")
+    gift = dataclasses.replace(
+        PRODUCT, label="🎁 Carte cadeau", ref="🎁-CARTE-50", description="Un cadeau 🎁"
+    )
+    async with simulated(options) as (client, data):
+        product = data.products[await client.create(gift, {})]
+        assert (product["label"], product["ref"], product["description"]) == (
+            "Carte cadeau",
+            "-CARTE-50",
+            "Un cadeau",
+        )
+    async with simulated(options, charset="utf8mb4") as (client, data):
+        with pytest.raises(PermanentError, match="Illegal mix of collations"):
+            await client.create(gift, {})
+        assert not data.find("products", ref_ext=gift.ref_ext)

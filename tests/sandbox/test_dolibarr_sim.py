@@ -21,8 +21,9 @@ import pytest
 from service.sandbox import dolibarr_sqlfilters as sqlf
 from service.sandbox.dolibarr_model import DolibarrData
 from service.sandbox.dolibarr_sales import calc_line
-from service.sandbox.dolibarr_sim import DATA_KEY, DEFAULT_KEY, DolibarrSimOptions, create_app
+from service.sandbox.dolibarr_sim import DATA_KEY, DEFAULT_KEY, SIM_KEY, DolibarrSimOptions, create_app
 from service.sandbox.dolibarr_table import yymm
+from service.sandbox.faults import FaultPlan
 from service.sandbox.runner import RunningServer, start_app
 
 REPO = Path(__file__).resolve().parents[2]
@@ -44,14 +45,20 @@ class Client:
         *,
         key: str | None = DEFAULT_KEY,
         raw: bytes | None = None,
+        content_type: str | None = "application/json",
     ) -> tuple[int, Any]:
         headers = {"Accept": "application/json"}
         if key is not None:
             headers["DOLAPIKEY"] = key
         data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
-        if data is not None:
-            headers["Content-Type"] = "application/json"
-        async with self.session.request(method, self.base + path, data=data, headers=headers) as r:
+        if content_type is not None and (data is not None or method != "GET"):
+            # as ps2doli does: every write says JSON (a body-less POST would go as application/octet-stream)
+            headers["Content-Type"] = content_type
+        # content_type=None: no Content-Type at all (aiohttp would add application/octet-stream)
+        skip = ("Content-Type",) if content_type is None else ()
+        async with self.session.request(
+            method, self.base + path, data=data, headers=headers, skip_auto_headers=skip
+        ) as r:
             text = await r.text()
             try:
                 return r.status, json.loads(text) if text else None
@@ -64,8 +71,10 @@ class Client:
         return value
 
 
-async def _client(options: DolibarrSimOptions | None = None) -> AsyncIterator[Client]:
-    app = create_app(options=options or DolibarrSimOptions(bad_key_delay_s=0))
+async def _client(
+    options: DolibarrSimOptions | None = None, faults: FaultPlan | None = None
+) -> AsyncIterator[Client]:
+    app = create_app(options=options or DolibarrSimOptions(bad_key_delay_s=0), faults=faults)
     server = await start_app(app)
     try:
         async with aiohttp.ClientSession() as session:
@@ -637,8 +646,8 @@ async def test_categories_links(doli: Client) -> None:
     objs = await doli.ok("GET", f"/categories/{child}/objects?type=product")
     assert [o["id"] for o in objs] == [str(pid)]
     await doli.ok("DELETE", f"/categories/{child}/objects/product/{pid}")
-    status, _ = await doli.call("GET", f"/products/{pid}/categories")
-    assert status == 404
+    # a product in no category: 200 and a bare 0 (getListForItem's "none"), not [] nor 404
+    assert await doli.call("GET", f"/products/{pid}/categories") == (200, 0)
     soc = await _customer(doli)
     cust = int(await doli.ok("POST", "/categories", {"label": "PS customers", "type": "customer"}))
     tp = await doli.ok("PUT", f"/thirdparties/{soc}/categories/{cust}")
@@ -664,3 +673,233 @@ async def test_thousands_of_objects_stay_fast(doli: Client) -> None:
     assert len(page) == 100
     assert len(await doli.ok("GET", f"/orders?thirdparty_ids={soc}&limit=0")) == 300
     assert time.monotonic() - t1 < 5 and t1 - t0 < 10
+
+
+# ---------------------------------------------------------------------------------------------------------
+# what the live 20.0.2 showed: modules that are off, content types, "0", deadlocks, services, utf8
+# ---------------------------------------------------------------------------------------------------------
+LIVE_MODULES = [
+    "agenda",
+    "api",
+    "banque",
+    "categorie",
+    "commande",
+    "export",
+    "facture",
+    "fckeditor",
+    "import",
+    "product",
+    "service",
+    "societe",
+    "stock",
+    "user",
+    "variants",
+    "webservices",
+]
+CALL_STAGE = {
+    "success": ["get", "route", "negotiate", "authenticate", "validate"],
+    "failure": ["call", "message"],
+}
+
+
+async def test_a_module_that_is_off_answers_403_and_setup_modules_lists_those_on(doli: Client) -> None:
+    status, body = await doli.call("GET", "/multicurrencies?limit=1")
+    assert (status, body) == (
+        403,
+        {
+            "error": {"code": 403, "message": "Forbidden: Insufficient rights to read currency"},
+            "debug": {"source": "api_multicurrencies.class.php:61 at call stage", "stages": CALL_STAGE},
+        },
+    )
+    assert await doli.ok("GET", "/setup/modules") == LIVE_MODULES
+    async for c in _client(DolibarrSimOptions(bad_key_delay_s=0, multicurrency_enabled=True)):
+        assert await c.ok("GET", "/setup/modules") == sorted([*LIVE_MODULES, "multicurrency"])
+        assert isinstance(await c.ok("GET", "/multicurrencies?limit=1"), list)
+    async for c in _client(DolibarrSimOptions(bad_key_delay_s=0, modules_admin_only=True)):
+        status, body = await c.call("GET", "/setup/modules")
+        assert status == 403 and body["error"]["message"] == (
+            "Forbidden: Error API open to admin users only or to the users with logins defined into constant"
+            " API_LOGINS_ALLOWED_FOR_GET_MODULES"
+        )
+
+
+async def test_a_content_type_restler_cannot_read_is_refused_on_any_method(doli: Client) -> None:
+    soc = await _customer(doli)
+    oid = int(await doli.ok("POST", "/orders", {"socid": soc, "date": int(time.time()), "lines": []}))
+    refused = {
+        "error": {
+            "code": 403,
+            "message": "Forbidden: Content type `application/octet-stream` is not supported.",
+        },
+        "debug": {
+            "source": "Restler.php:588 at setup stage",
+            "stages": {"success": [], "failure": ["get", "route", "negotiate", "message"]},
+        },
+    }
+    octet = "application/octet-stream"
+    assert await doli.call("POST", f"/orders/{oid}/validate", content_type=octet) == (403, refused)
+    assert await doli.call("PUT", f"/orders/{oid}", {"note_public": "x"}, content_type=octet) == (
+        403,
+        refused,
+    )
+    assert await doli.call("DELETE", f"/orders/{oid}", content_type=octet) == (403, refused)
+    plain = {"DOLAPIKEY": DEFAULT_KEY, "Content-Type": "text/plain"}
+    async with doli.session.get(f"{doli.base}/status", headers=plain) as r:
+        assert r.status == 403
+        message = (await r.json())["error"]["message"]
+        assert message == "Forbidden: Content type `text/plain` is not supported."
+    # refused before the key is read, but after the route: an unknown route is still a 404
+    assert (await doli.call("POST", f"/orders/{oid}/validate", key="wrong", content_type=octet))[0] == 403
+    assert (await doli.call("POST", f"/orders/{oid}/nosuchroute", content_type=octet))[0] == 404
+    # aiohttp itself sends application/octet-stream for a POST without a body
+    async with doli.session.post(
+        f"{doli.base}/orders/{oid}/validate", headers={"DOLAPIKEY": DEFAULT_KEY}
+    ) as r:
+        assert r.status == 403 and "application/octet-stream" in (await r.json())["error"]["message"]
+    assert doli.data.orders[oid]["status"] == "0"  # nothing ran
+    # no Content-Type at all is read as JSON; a charset parameter is fine; form-encoded is read too
+    assert (await doli.call("PUT", f"/orders/{oid}", {"note_public": "a"}, content_type=None))[0] == 200
+    json_utf8 = "application/json; charset=utf-8"
+    assert (await doli.call("PUT", f"/orders/{oid}", {"note_public": "b"}, content_type=json_utf8))[0] == 200
+    form = "application/x-www-form-urlencoded"
+    status, _ = await doli.call("PUT", f"/orders/{oid}", raw=b"note_public=c", content_type=form)
+    assert status == 200 and doli.data.orders[oid]["note_public"] == "c"
+    assert (await doli.call("DELETE", f"/orders/{oid}", content_type=None))[0] == 200
+
+
+async def test_categories_of_an_object_in_no_category(doli: Client) -> None:
+    pid = await _product(doli, "NOCAT")
+    # api_products returns getListForItem() as is: a bare 0, also for a product that does not exist
+    for product in (pid, 999999):
+        async with doli.session.get(
+            f"{doli.base}/products/{product}/categories", headers={"DOLAPIKEY": DEFAULT_KEY}
+        ) as r:
+            assert (r.status, await r.text()) == (200, "0")
+    # api_thirdparties fetches the thirdparty first and turns that 0 into []
+    soc = await _customer(doli)
+    assert await doli.call("GET", f"/thirdparties/{soc}/categories") == (200, [])
+    status, body = await doli.call("GET", "/thirdparties/999999/categories")
+    assert status == 404 and body["error"]["message"] == "Not Found: Thirdparty not found"
+
+
+DEADLOCK = "Deadlock found when trying to get lock; try restarting transaction"
+
+
+async def test_the_deadlock_fault_answers_like_dolibarr_and_stores_nothing() -> None:
+    plan = FaultPlan()
+    async for c in _client(faults=plan):
+        soc = await _customer(c)
+        pid = await _product(c, "DL-1")
+        wh = int((await c.ok("GET", "/warehouses"))[0]["id"])
+        products, orders = c.data.count("products"), c.data.count("orders")
+        plan.fail_next, plan.fail_next_kind = 4, "deadlock"
+        status, body = await c.call("POST", "/products", {"ref": "DL-2", "label": "x", "price": 1})
+        assert (status, body["error"]) == (
+            500,
+            {"code": 500, "message": "Internal Server Error: Error creating product", "0": DEADLOCK},
+        )
+        assert body["debug"]["source"] == "api_products.class.php:325 at call stage"
+        status, body = await c.call("POST", "/orders", {"socid": soc, "date": int(time.time())})
+        assert (status, body["error"]["message"], body["error"]["0"]) == (
+            500,
+            "Internal Server Error: Error creating order",
+            DEADLOCK,
+        )
+        move = {"product_id": pid, "warehouse_id": wh, "qty": 5}
+        status, body = await c.call("POST", "/stockmovements", move)
+        assert (status, body["error"]) == (
+            503,
+            {"code": 503, "message": f"Service Unavailable: Error when create stock movement : {DEADLOCK}"},
+        )
+        # a request that cannot deadlock runs as usual, and uses up its forced fault all the same
+        assert (await c.call("GET", f"/products/{pid}"))[0] == 200
+        assert plan.injected["deadlock"] == 3 and plan.fail_next == 0
+        assert (c.data.count("products"), c.data.count("orders")) == (products, orders)
+        assert c.data.product_stock(pid) == {}
+        plan.deadlock_rate, plan.only_paths = 1.0, ("/products",)
+        assert (await c.call("POST", "/products", {"ref": "DL-3", "label": "x", "price": 1}))[0] == 500
+        assert (await c.call("PUT", f"/products/{pid}", {"label": "renamed"}))[0] == 200
+
+
+async def test_concurrent_writes_above_the_limit_deadlock_and_one_at_a_time_do_not() -> None:
+    options = DolibarrSimOptions(bad_key_delay_s=0, deadlock_above=2, write_hold_s=0.5)
+    async for c in _client(options):
+        bodies = [{"ref": f"CC-{i}", "label": f"C {i}", "price": 1} for i in range(5)]
+        answers = await asyncio.gather(*(c.call("POST", "/products", b) for b in bodies))
+        statuses = sorted(status for status, _ in answers)
+        assert statuses == [200, 200, 500, 500, 500]  # the first two in overlap, then each later one loses
+        assert all(b["error"]["0"] == DEADLOCK for status, b in answers if status == 500)
+        assert c.data.count("products") == 2
+        for body in bodies:
+            if not c.data.find("products", ref=body["ref"]):
+                await c.ok("POST", "/products", body)
+        assert c.data.count("products") == 5
+        sim = c.server.app[SIM_KEY]
+        assert sim.contention is not None and sim.contention.deadlocks == 3
+        # other writes never deadlock
+        await asyncio.gather(*(c.ok("POST", "/categories", {"label": f"K{i}", "type": 0}) for i in range(5)))
+
+
+async def test_a_stock_movement_of_a_service_is_refused_with_an_empty_reason(doli: Client) -> None:
+    service = await _product(doli, "SERVICE-1", type=1)
+    wh = int((await doli.ok("GET", "/warehouses"))[0]["id"])
+    status, body = await doli.call(
+        "POST", "/stockmovements", {"product_id": service, "warehouse_id": wh, "qty": 2}
+    )
+    assert (status, body["error"]) == (
+        503,
+        {"code": 503, "message": "Service Unavailable: Error when create stock movement : "},
+    )
+    assert body["debug"]["source"] == "api_stockmovements.class.php:205 at call stage"
+    assert doli.data.product_stock(service) == {} and not doli.data.find(
+        "stock_movements", fk_product=str(service)
+    )
+
+
+async def test_a_utf8_connection_refuses_what_lies_above_the_bmp_and_stores_nothing() -> None:
+    async for c in _client(DolibarrSimOptions(bad_key_delay_s=0, connection_charset="utf8")):
+        status, body = await c.call(
+            "POST", "/products", {"ref": "GIFT-1", "label": "🎁 Carte cadeau", "price": 1}
+        )
+        assert (status, body["error"]) == (
+            500,
+            {
+                "code": 500,
+                "message": "Internal Server Error: Error creating product",
+                "0": "Incorrect string value: '\\xF0\\x9F\\x8E\\x81 C...' for column `dolibarr`.`llx_product`.`label` at row 1",
+            },
+        )
+        status, body = await c.call("POST", "/products", {"ref": "🎁-CARTE-50", "label": "Carte", "price": 1})
+        assert status == 500 and body["error"]["0"] == (
+            "Illegal mix of collations (utf8mb4_unicode_ci,IMPLICIT) and (utf8mb3_unicode_ci,COERCIBLE)"
+            " for operation '='"
+        )
+        status, body = await c.call(
+            "POST", "/products", {"ref": "GIFT-2", "label": "Carte", "description": "Un cadeau 🎁"}
+        )
+        detail = body["error"]["0"]
+        assert status == 500 and body["error"]["1"] == detail
+        assert detail.startswith(
+            "Error : Incorrect string value: '\\xF0\\x9F\\x8E\\x81' for column `dolibarr`.`llx_product`.`description`"
+            " at row 1 - UPDATE llx_product SET "
+        )
+        soc = await _customer(c)
+        order = {"socid": soc, "date": int(time.time()), "note_private": "Merci 🙏 !"}
+        status, body = await c.call("POST", "/orders", order)
+        assert (status, body["error"]["message"], body["error"]["0"]) == (
+            500,
+            "Internal Server Error: Error creating order",
+            "Incorrect string value: '\\xF0\\x9F\\x99\\x8F !' for column `dolibarr`.`llx_commande`.`note_private` at row 1",
+        )
+        status, body = await c.call("POST", "/thirdparties", {"name": "Café 🍩", "client": 1})
+        assert status == 500 and "`llx_societe`.`nom`" in body["error"]["0"]
+        assert not c.data.find("products", ref="GIFT-1") and c.data.count("orders") == 0
+        # what a 3-byte connection stores: accents, €, «», CJK of the BMP
+        pid = await _product(c, "GIFT-3", label="Été « chaud » 25 € 漢字", description="ok\nline 2")
+        assert c.data.products[pid]["label"] == "Été « chaud » 25 € 漢字"
+        # an invoice update is answered unchanged (Facture::update's -1 passes for success)
+        inv = int(await c.ok("POST", "/invoices", {"socid": soc, "lines": []}))
+        assert (await c.ok("PUT", f"/invoices/{inv}", {"note_public": "🎁"}))["note_public"] != "🎁"
+    async for c in _client():  # utf8mb4 (the default of the simulator): stored as sent
+        pid = await _product(c, "GIFT-4", label="🎁 Carte cadeau")
+        assert c.data.products[pid]["label"] == "🎁 Carte cadeau"
