@@ -525,6 +525,10 @@ class View:
         for assoc in self.spec.associations:
             if wanted is not None and assoc.name not in wanted:
                 continue
+            if wanted is not None and self.php8_null_associations and not assoc.declares_fields:
+                # a partial display (display=[id,product_option_values[id]]) drops them altogether: no key,
+                # and no "associations" when nothing else is left (live 1.7.8.8 on PHP 8)
+                continue
             rows = self.association_rows(assoc, rec)
             if not rows:
                 continue
@@ -598,14 +602,16 @@ class View:
                 rid = row["id"]
                 if assoc.virtual:
                     out.append(f"\t<{assoc.node}>\n")
-                elif assoc.api == "images" and self.spec.name in ("products", "combinations"):
+                elif assoc.node == "image" and self.spec.name in ("products", "combinations"):
                     pid = rec["id"] if self.spec.name == "products" else rec["id_product"]
                     out.append(f'\t<{assoc.node} xlink:href="{self.base}images/products/{pid}/{rid}">\n')
                 else:
                     out.append(f'\t<{assoc.node} xlink:href="{self.base}{assoc.api}/{rid}">\n')
                 if self.php8_null_associations and not assoc.declares_fields:
-                    # renderFlatAssociation under PHP 8: the field is keyed 0, the id is only in xlink:href
-                    out.append("\t<0><![CDATA[]]></0>\n")
+                    # renderFlatAssociation under PHP 8: the field is keyed 0, the id is only in xlink:href;
+                    # a partial display leaves the element empty (live 1.7.8.8)
+                    if wanted is None:
+                        out.append("\t<0><![CDATA[]]></0>\n")
                 else:
                     out.append(f"\t<id>{_cdata(str(rid))}</id>\n")
                 for f in fields:

@@ -346,7 +346,8 @@ _RESOURCE_LIST: list[Resource] = [
         ),
         (
             _assoc("product_option_values", "product_option_value", "product_option_values", declares=False),
-            _assoc("images", "image", "images", declares=False),
+            # the XML says api="images/products" for a combination's images (api="images" for a product's)
+            _assoc("images", "image", "images/products", declares=False),
         ),
         shop_scope="shop",
     ),

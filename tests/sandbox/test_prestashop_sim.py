@@ -546,6 +546,38 @@ async def test_php8_association_artifact_knob() -> None:
         assert product["associations"]["categories"][0] == {"id": 2}  # products declare their fields
 
 
+async def test_php8_partial_display_drops_the_associations_that_declare_no_fields() -> None:
+    """Live 1.7.8.8 on PHP 8: ``display=[id,product_option_values[id],images[id]]`` on combinations answers
+    ``{"combinations":[{"id":1},...]}`` (no ``associations`` at all), the XML keeps each row as an empty element
+    whose ``xlink:href`` ends with the id; a product's associations declare their fields and keep their ids."""
+    async with running(generate_shop(1, products=10, customers=3), php8_null_associations=True) as client:
+        wanted = {"display": "[id,product_option_values[id],images[id]]", "limit": "3"}
+        combos = (await client.get("/combinations", wanted)).json["combinations"]
+        assert combos == [{"id": 1}, {"id": 2}, {"id": 3}]
+        with_field = {"display": "[id,id_product,product_option_values[id]]", "limit": "1"}
+        assert (await client.get("/combinations", with_field)).json == {
+            "combinations": [{"id": 1, "id_product": 1}]
+        }
+        categories = {"display": "[id,categories[id],products[id]]", "limit": "2"}
+        assert (await client.get("/categories", categories)).json == {"categories": [{"id": 1}, {"id": 2}]}
+        xml = (await client.get("/combinations", {**wanted, "limit": "1"}, json_output=False)).xml
+        rows = xml.findall(
+            "./combinations/combination/associations/product_option_values/product_option_value"
+        )
+        expected = client.shop.tables["combinations"][1]["_option_values"]
+        href = "{http://www.w3.org/1999/xlink}href"
+        assert [int(str(r.get(href)).rsplit("/", 1)[1]) for r in rows] == list(expected)
+        assert all(len(r) == 0 for r in rows)  # no <id>, no <0>
+        images = xml.find("./combinations/combination/associations/images")
+        assert images is not None and images.get("api") == "images/products"
+        products = {"display": "[id,images[id],combinations[id]]", "limit": "1"}
+        product = (await client.get("/products", products)).json["products"][0]
+        assert product["associations"]["combinations"][0] == {"id": 1}
+    async with running(generate_shop(1, products=10, customers=3)) as client:  # a supported PHP: ids kept
+        combo = (await client.get("/combinations", {"display": "[id,product_option_values[id]]"})).json
+        assert combo["combinations"][0]["associations"]["product_option_values"][0] == {"id": 1}
+
+
 # ----------------------------------------------------------------------------------------------------------
 # languages
 # ----------------------------------------------------------------------------------------------------------
