@@ -14,6 +14,7 @@ from aiohttp import web
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 
+from service.dolibarr.limit import AdaptiveLimit
 from service.engine.pipeline import PassReport
 
 HEALTHY_OUTCOMES = frozenset({"ok", "partial", "stopped"})
@@ -52,7 +53,16 @@ class Metrics:
         self.healthy = Gauge(
             "ps2doli_shop_healthy", "1 while a shop's passes succeed", ["shop"], registry=self.registry
         )
+        self.dolibarr_concurrency = Gauge(
+            "ps2doli_dolibarr_concurrency",
+            "How many requests may go to Dolibarr at once: dolibarr.max_concurrency, halved while it deadlocks",
+            registry=self.registry,
+        )
         self.last_reports: dict[tuple[str, str], PassReport] = {}
+
+    def watch_dolibarr(self, limit: AdaptiveLimit) -> None:
+        """``ps2doli_dolibarr_concurrency`` reads the client's adaptive limit whenever /metrics is scraped."""
+        self.dolibarr_concurrency.set_function(lambda: limit.limit)
 
     def observe(self, report: PassReport) -> None:
         labels = (report.shop, report.resource)

@@ -89,6 +89,7 @@ class Service:
         self.scheduler = AsyncIOScheduler()
         self.health: dict[str, ShopHealth] = {shop.name: ShopHealth() for shop in settings.shops}
         self.metrics = Metrics()
+        self.metrics.watch_dolibarr(engine.port.limit)
         self._stopped = asyncio.Event()
 
     def schedule(self) -> None:

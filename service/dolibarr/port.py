@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Protocol
 
+from service.dolibarr.limit import AdaptiveLimit
 from service.dolibarr.model import (
     DocumentKind,
     DocumentPayload,
@@ -61,6 +62,9 @@ class RemoteDocumentFile:
 
 
 class DolibarrPort(Protocol):
+    # how many requests go to Dolibarr at once: dolibarr.max_concurrency, fewer while it deadlocks
+    limit: AdaptiveLimit
+
     async def close(self) -> None: ...
 
     async def capabilities(self) -> Capabilities:

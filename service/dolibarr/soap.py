@@ -40,6 +40,8 @@ import structlog
 import zeep.exceptions
 from lxml import etree
 
+from service.dolibarr.errors import DatabaseBusy
+from service.dolibarr.limit import AdaptiveLimit
 from service.dolibarr.model import (
     CategoryPayload,
     ContactPayload,
@@ -267,7 +269,8 @@ class DolibarrSoapClient:
         self._owns_session = session is None
         self._servers: dict[str, Server] = {}
         self._server_locks: dict[str, asyncio.Lock] = {name: asyncio.Lock() for name in SERVERS}
-        self._limit = asyncio.Semaphore(max(1, settings.max_concurrency))
+        # dolibarr.max_concurrency at most, fewer while Dolibarr deadlocks (the ps2doli_dolibarr_concurrency gauge)
+        self.limit = AdaptiveLimit(settings.max_concurrency)
         self._capabilities: Capabilities | None = None
         self._secrets = tuple(s for s in (settings.api_key.reveal(), settings.password.reveal()) if s)
         if not settings.verify_tls:
@@ -371,7 +374,7 @@ class DolibarrSoapClient:
     async def _fetch_wsdl(self, name: str, url: str) -> bytes:
         where = self._where(f"server_{name}.php?wsdl")
         try:
-            async with self._limit:
+            async with self.limit.slot():
                 response = await self._get_session().get(
                     url, timeout=aiohttp.ClientTimeout(total=self.settings.timeout_s), allow_redirects=False
                 )
@@ -444,8 +447,8 @@ class DolibarrSoapClient:
             "SOAPAction": f'"{op.soapaction or f"{NS}#{operation}"}"',
         }
         timeout = aiohttp.ClientTimeout(total=timeout_s or self.settings.timeout_s)
-        try:
-            async with self._limit:
+        async with self.limit.slot():
+            try:
                 response = await self._get_session().post(
                     server.endpoint, data=payload, headers=headers, timeout=timeout, allow_redirects=False
                 )
@@ -453,12 +456,22 @@ class DolibarrSoapClient:
                     status = response.status
                     response_headers = dict(response.headers)
                     body = await response.read()
-        except (TimeoutError, aiohttp.ClientError, OSError) as exc:
-            raise transport_error(exc, operation, where) from None
-        error = http_error(status, response_headers, body, operation, where, url=server.endpoint)
-        if error is not None:
-            raise error
-        return self._read_answer(server, op, operation, status, response_headers, body, where)
+            except (TimeoutError, aiohttp.ClientError, OSError) as exc:
+                raise transport_error(exc, operation, where) from None
+            # the answer is read inside the slot: a deadlock it reports lowers the limit (limit.py)
+            try:
+                error = http_error(status, response_headers, body, operation, where, url=server.endpoint)
+                if error is not None:
+                    raise error
+                parts = self._read_answer(server, op, operation, status, response_headers, body, where)
+            except DatabaseBusy:
+                self.limit.busy(operation)
+                raise
+            except SyncError:
+                self.limit.ok()
+                raise
+            self.limit.ok()
+            return parts
 
     def _read_answer(
         self,

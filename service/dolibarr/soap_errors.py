@@ -18,7 +18,8 @@ Read top to bottom:
 - HTTP 429 / 5xx / a body that is not the XML envelope -> :class:`TransientError` (:class:`BadResponse` for a
   200 that is not XML); on a create -> :class:`AmbiguousWrite`.
 - ``result_code``: ``OK`` -> success, ``NOT_FOUND`` -> :class:`NotFound`, ``BAD_VALUE_FOR_SECURITY_KEY`` /
-  ``BAD_CREDENTIALS`` / ``PERMISSION_DENIED`` -> :class:`ConfigError`, ``ERROR_FETCH_USER`` and database
+  ``BAD_CREDENTIALS`` / ``PERMISSION_DENIED`` -> :class:`ConfigError`, a deadlock or lock wait timeout ->
+  :class:`DatabaseBusy` (rolled back; the client lowers its concurrency), ``ERROR_FETCH_USER`` and other database
   busy/numbering-race labels -> :class:`TransientError` (Dolibarr rolled back), ``ErrorProductAlreadyExists``
   -> ``RefAlreadyExists``, anything else (``KO``, ``BAD_PARAMETERS``, ``DUPLICATE_FOUND``, SQL error numbers)
   -> :class:`PermanentError` carrying ``result_label``.
@@ -34,7 +35,7 @@ from collections.abc import Mapping
 
 import aiohttp
 
-from service.dolibarr.errors import REF_TAKEN, RefAlreadyExists
+from service.dolibarr.errors import REF_TAKEN, DatabaseBusy, RefAlreadyExists
 from service.errors import (
     AmbiguousWrite,
     BadResponse,
@@ -73,6 +74,8 @@ _TRANSIENT_LABEL = re.compile(
     r"Duplicate entry .{0,200}? for key .{0,10}uk_\w*ref|Duplicate value in a unique field",
     re.IGNORECASE | re.DOTALL,
 )
+# the conflicts after which InnoDB rolled the whole transaction back (DatabaseBusy: the client lowers its limit)
+_DB_CONFLICT = re.compile(r"Deadlock found|Lock wait timeout", re.IGNORECASE)
 _UNKNOWN_OPERATION = re.compile(
     r"not defined in the WSDL|method .{0,80} not defined|Operation .{0,80} not", re.I
 )
@@ -239,6 +242,12 @@ def result_error(code: str, label: str, operation: str, where: Where) -> SyncErr
         return TransientError(f"Dolibarr failed to read its user table during SOAP {operation}", where=where)
     if REF_TAKEN.search(label):
         return RefAlreadyExists(f"the ref is already used by another Dolibarr object ({label})", where=where)
+    if _DB_CONFLICT.search(label):
+        return DatabaseBusy(
+            f"Dolibarr's database hit a lock conflict during SOAP {operation} ({first_bytes(label, 120)}); "
+            "nothing was stored",
+            where=where,
+        )
     if _TRANSIENT_LABEL.search(label):
         return TransientError(
             f"Dolibarr's database was busy or handed out the same reference twice during SOAP {operation} "

@@ -371,7 +371,7 @@ class DolibarrSim:
                 return handler, m.groupdict()
         return None
 
-    def deadlock_answer(self, request: web.Request) -> web.StreamResponse | None:
+    async def deadlock_answer(self, request: web.Request) -> web.StreamResponse | None:
         """The fault plan's ``deadlock``: Dolibarr's answer for a write that can deadlock, None for others."""
         path = request.path
         tail = path[len(BASE) :].strip("/") if path.startswith(BASE) else ""

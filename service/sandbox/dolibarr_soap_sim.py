@@ -1582,12 +1582,8 @@ async def _handle(request: web.Request) -> web.StreamResponse:
             text=f"<html><body><h1>{spec.service}</h1><ul>{names}</ul></body></html>",
             content_type="text/html",
         )
-    raw = await request.read()
-    try:
-        doc = etree.fromstring(raw, parser=etree.XMLParser(resolve_entities=False, no_network=True))
-        body = doc.find(f"{{{SOAP_ENV}}}Body")
-        call = next(child for child in (body if body is not None else []) if isinstance(child.tag, str))
-    except (etree.XMLSyntaxError, StopIteration):
+    call = _call_of(await request.read())
+    if call is None:
         return _xml(
             render_fault("SOAP-ENV:Client", "error in msg parsing:\nXML error parsing SOAP payload"), 500
         )
@@ -1615,6 +1611,34 @@ async def _handle(request: web.Request) -> web.StreamResponse:
     return _xml(render_envelope(spec, operation, parts))
 
 
+def _call_of(raw: bytes) -> Any:
+    """The operation element of a request envelope, or None when the body is not one."""
+    try:
+        doc = etree.fromstring(raw, parser=etree.XMLParser(resolve_entities=False, no_network=True))
+        body = doc.find(f"{{{SOAP_ENV}}}Body")
+        return next(child for child in (body if body is not None else []) if isinstance(child.tag, str))
+    except (etree.XMLSyntaxError, StopIteration):
+        return None
+
+
+# the creates whose transaction can deadlock; Dolibarr answers result_code KO with the object's error, the
+# database's words (server_productorservice.php, server_order.php ...: $errorlabel = $newobject->error)
+_DEADLOCK_PRONE = frozenset({"createProductOrService", "createOrder", "createInvoice", "createThirdParty"})
+DEADLOCK = "Deadlock found when trying to get lock; try restarting transaction"
+
+
+async def _deadlock_answer(request: web.Request) -> web.StreamResponse | None:
+    """The fault plan's ``deadlock`` kind: a create answers KO with the deadlock (HTTP 200), nothing stored."""
+    spec = request.app[_CONFIG_KEY]["specs"].get(request.match_info.get("server", ""))
+    call = _call_of(await request.read()) if request.method == "POST" and spec is not None else None
+    if call is None or etree.QName(call).localname not in _DEADLOCK_PRONE:
+        return None
+    operation = spec.operation(etree.QName(call).localname)
+    if operation is None:
+        return None
+    return _xml(render_envelope(spec, operation, {"result": {"result_code": "KO", "result_label": DEADLOCK}}))
+
+
 def create_app(
     *,
     key: str = DEFAULT_KEY,
@@ -1630,7 +1654,7 @@ def create_app(
     """The simulator. ``denied``: operations answered PERMISSION_DENIED; ``module_enabled=False``: every page
     is Dolibarr's "module not active" text (HTTP 200)."""
     app = web.Application()
-    install(app, faults)
+    install(app, faults, answers={"deadlock": _deadlock_answer})
     data = store or SoapStore()
     app[STORE_KEY] = data
     app[OPERATIONS_KEY] = Counter()

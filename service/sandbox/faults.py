@@ -127,7 +127,7 @@ class FaultPlan:
 
 # a fault kind whose answer only the simulator knows (Dolibarr's deadlock bodies): None = this request cannot
 # fail that way, it runs normally
-Answer = Callable[[web.Request], web.StreamResponse | None]
+Answer = Callable[[web.Request], Awaitable[web.StreamResponse | None]]
 
 FAULTS_KEY: web.AppKey[FaultPlan] = web.AppKey("faults", FaultPlan)
 REQUESTS_KEY: web.AppKey[RequestLog] = web.AppKey("requests", RequestLog)
@@ -161,7 +161,7 @@ async def fault_middleware(request: web.Request, handler: Handler) -> web.Stream
         return await handler(request)
     answers = request.app[ANSWERS_KEY]
     if kind in answers:
-        answer = answers[kind](request)
+        answer = await answers[kind](request)
         if answer is None:
             return await handler(request)
         plan.injected[kind] += 1

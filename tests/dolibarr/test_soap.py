@@ -21,7 +21,7 @@ import pytest
 from aiohttp import web
 from lxml import etree
 
-from service.dolibarr.errors import RefAlreadyExists
+from service.dolibarr.errors import DatabaseBusy, RefAlreadyExists
 from service.dolibarr.model import (
     CategoryPayload,
     ContactPayload,
@@ -383,6 +383,30 @@ async def test_http_500_on_a_create_is_an_ambiguous_write(
         await client.create(customer(), {})
     found = await client.find_by_ref_ext("thirdparty", CUSTOMER.ref_ext)
     assert found is not None and found.id in store(sim).thirdparties
+
+
+async def test_a_deadlock_is_database_busy_retried_and_halves_the_limit(
+    client: DolibarrSoapClient, sim: RunningServer
+) -> None:
+    """A create whose transaction deadlocked answers KO with the database's words (HTTP 200), nothing stored:
+    the client retries it and lowers its concurrency, as the REST client does."""
+    await client.capabilities()
+    assert client.limit.limit == client.limit.maximum == 4  # dolibarr.max_concurrency
+    faults = plan(sim)
+    faults.only_methods = frozenset({"POST"})
+    faults.fail_next, faults.fail_next_kind = 1, "deadlock"
+    pid = await client.create(tee(), {})
+    assert faults.injected["deadlock"] == 1 and list(store(sim).products) == [pid]
+    assert (client.limit.limit, client.limit.decreases) == (2, 1)
+    faults.fail_next = (
+        10  # every attempt deadlocks: the error reaches the engine, which retries after a lookup
+    )
+    with pytest.raises(DatabaseBusy, match="Deadlock found"):
+        await client.create(customer(), {})
+    assert store(sim).thirdparties == {}
+    assert faults.injected["deadlock"] == 1 + FAST.attempts  # retried as often as any transient error
+    faults.fail_next = 0
+    assert (await client.get("product", pid))["ref"] == "PS-SKU-12"  # reads never deadlock
 
 
 async def test_a_reset_on_a_create_is_ambiguous_and_on_a_read_is_retried(

@@ -11,6 +11,8 @@ from pathlib import Path
 import aiohttp
 import tomli_w
 
+from service.dolibarr.limit import AdaptiveLimit
+from service.observe import Metrics, serve
 from service.sandbox.harness import Sandbox
 
 
@@ -77,9 +79,34 @@ async def test_the_service_syncs_reports_health_and_stops_gracefully_on_sigterm(
                     break
                 await asyncio.sleep(0.1)
             assert wanted in text
+            assert "ps2doli_dolibarr_concurrency 4.0" in text  # dolibarr.max_concurrency, no deadlock seen
     finally:
         process.send_signal(signal.SIGTERM)
         _, stderr = await asyncio.wait_for(process.communicate(), timeout=30)
     assert process.returncode == 0, stderr.decode()[-2000:]
     assert b"service.stopped" in stderr
     assert sandbox.shop.key.encode() not in stderr and sandbox.dolibarr_key.encode() not in stderr
+
+
+async def test_the_dolibarr_concurrency_gauge_follows_the_adaptive_limit() -> None:
+    limit = AdaptiveLimit(8)
+    metrics = Metrics()
+    metrics.watch_dolibarr(limit)
+    port = free_port()
+    runner = await serve(metrics, port)
+    try:
+        async with aiohttp.ClientSession() as http:
+
+            async def gauge() -> str:
+                async with http.get(f"http://127.0.0.1:{port}/metrics") as response:
+                    text = await response.text()
+                return next(
+                    line for line in text.splitlines() if line.startswith("ps2doli_dolibarr_concurrency ")
+                )
+
+            assert await gauge() == "ps2doli_dolibarr_concurrency 8.0"
+            async with limit.slot():
+                limit.busy("/products")  # Dolibarr deadlocked
+            assert await gauge() == "ps2doli_dolibarr_concurrency 4.0"
+    finally:
+        await runner.cleanup()
