@@ -127,6 +127,12 @@ MODULE_PROBES: Final = (
     ("payments", "banque", "/bankaccounts"),
     ("multicurrency", "multicurrency", "/multicurrencies"),
 )
+# what set_active writes, per kind
+STATUS_FIELDS: Final[Mapping[str, tuple[str, ...]]] = {
+    "product": ("status", "status_buy"),
+    "thirdparty": ("status",),
+    "contact": ("statut",),
+}
 # /categories/{id}/objects/{type}/{object_id}
 CATEGORY_OBJECT_TYPES: Final[Mapping[str, str]] = {
     "product": "product",
@@ -709,13 +715,15 @@ class DolibarrRestClient:
             log.info("dolibarr_delete_already_gone", kind=kind, id=object_id)
 
     async def set_active(self, kind: ObjectKind, object_id: int, active: bool) -> None:
+        """Status on or off, written only when it is not already so (a customer soft-deleted before the first
+        sync was created inactive: retiring it costs a read, not a write)."""
         flag = 1 if active else 0
-        if kind == "product":
-            await self._put(kind, object_id, {"status": flag, "status_buy": flag})
-        elif kind == "thirdparty":
-            await self._put(kind, object_id, {"status": flag})
-        elif kind == "contact":
-            await self._put(kind, object_id, {"statut": flag})
+        fields = STATUS_FIELDS.get(kind)
+        if fields is not None:
+            current = await self.get(kind, object_id)
+            if all(_int(current.get(name), -1) == flag for name in fields):
+                return
+            await self._put(kind, object_id, dict.fromkeys(fields, flag))
         elif kind == "category":
             log.info("dolibarr_category_has_no_status", id=object_id)
         else:

@@ -31,7 +31,7 @@ def pair() -> Pair:
         pytest.skip("the real pair's scripts need root (up.sh, reset.sh)")
     try:
         env = up()
-    except Exception as exc:  # noqa: BLE001 - any failure to come up is reported as it is
+    except Exception as exc:  # any failure to come up is reported as it is
         if in_ci:
             pytest.fail(f"CI: the real pair did not come up: {exc}")
         pytest.skip(f"the real pair did not come up: {exc}")
