@@ -307,12 +307,23 @@ class SyncEngine:
             if unknown >= BULK_LOOKUP_THRESHOLD:
                 await self.writer(shop.name).load_index(kind)
 
+        waiting: dict[tuple[str, str], str] = {}
+        now = time.time()
+        for kind in {item.kind for item in batch.items}:
+            ps_ids = [item.ps_id for item in batch.items if item.kind == kind]
+            due_later = await self.store.waiting_failures(shop.name, kind, ps_ids, now)
+            waiting.update({(kind, ps_id): filed.payload for ps_id, filed in due_later.items()})
+
         items = []
         for item in batch.items:
             row = known.get((item.kind, item.ps_id))
             if row is not None and row.deleted and getattr(item.payload, "active", True) is False:
                 # retired because the shop soft-deleted it, and the shop still shows it deleted: leave it
                 report.count(Outcome.UNCHANGED)
+            elif waiting.get((item.kind, item.ps_id)) == describe(item.payload):
+                # refused as it is now, and its retry is not due: a sweep reading it again at every pass
+                # must not send it again at every pass (the failure queue's backoff decides)
+                report.failed += 1
             else:
                 items.append(item)
         results = await asyncio.gather(

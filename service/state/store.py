@@ -367,6 +367,22 @@ class StateStore:
         rows = await self._fetchall(sql + " ORDER BY id", params)
         return [self._failure(r) for r in rows]
 
+    async def waiting_failures(
+        self, shop: str, kind: str, ps_ids: Iterable[str], now: float
+    ) -> dict[str, Failure]:
+        """The failures of these records whose next retry is not due yet, by ps_id."""
+        wanted = list(ps_ids)
+        result: dict[str, Failure] = {}
+        for start in range(0, len(wanted), 500):
+            chunk = wanted[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            rows = await self._fetchall(
+                f"SELECT * FROM failures WHERE shop=? AND kind=? AND next_at>? AND ps_id IN ({marks})",
+                (shop, kind, now, *chunk),
+            )
+            result.update({r["ps_id"]: self._failure(r) for r in rows})
+        return result
+
     async def failure(self, failure_id: int) -> Failure | None:
         row = await self._fetchone("SELECT * FROM failures WHERE id=?", (failure_id,))
         return self._failure(row) if row else None

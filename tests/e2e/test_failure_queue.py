@@ -118,3 +118,26 @@ async def test_a_record_whose_dependency_failed_waits_for_it_and_follows_it_on_r
     code, out, _ = await ps2doli("failures", "list", config=config)
     assert "no failures" in out
     assert shop_requests > 0
+
+
+async def test_a_refused_record_read_again_by_a_sweep_waits_for_its_retry_instead_of_being_sent_again(
+    make_sandbox: SandboxFactory, tmp_path: Path
+) -> None:
+    # regression (real pair): a record Dolibarr refuses for good was POSTed again by every pass that read it
+    shop = generate_shop(32, categories=4, products=12, customers=2)
+    sandbox = await make_sandbox({"main": shop})
+    sandbox.dolibarr.barcode_module = True
+    first, second = simple_products(shop)[:2]
+    for pid in simple_products(shop):
+        shop.update("products", pid, ean13="")
+    shop.update("products", first, ean13=BARCODE)
+    shop.update("products", second, ean13=BARCODE)
+    config = write_config(tmp_path, sandbox.settings_data(tmp_path / "state.sqlite3"))
+    code, out, err = await ps2doli("sync", config=config)
+    assert code == 1, out + err
+
+    sandbox.dolibarr_requests.reset()
+    code, out, err = await ps2doli("sweep", "--resource", "products", config=config)
+    assert sandbox.dolibarr_requests.total("POST", "/products") == 0, "sent again before its retry was due"
+    code, out, _ = await ps2doli("failures", "list", config=config)
+    assert "attempts 1" in out  # no new attempt was made
