@@ -22,7 +22,10 @@ in ``utf8mb4``) and read in its sources:
   compared by ``Categorie::already_exists()``, whose SQL error (-1) is taken for "exists":
   ``Impossible to add the tag/category <label> : CategoryExistsAtSameLevel``. :func:`charset_error` gives those
   answers (products and orders as observed; thirdparties, contacts, categories and invoices from the sources,
-  with the column written first).
+  with the column written first). A list whose ``sqlfilters`` compares a column with such a character answers
+  503 "Error when retrieve product list : Illegal mix of collations ... for operation '='" (or ``'like'``):
+  :func:`filter_error`. Not modelled: ``GET /products/ref/<ref with an emoji>`` answers 200 with an empty product
+  (``"id": null``: ``fetch()``'s -1 is taken for found).
 """
 
 from __future__ import annotations
@@ -217,6 +220,21 @@ def _astral(value: Any) -> tuple[str, str] | None:
 
 def _route_template(route: str) -> str:
     return re.sub(r"(?<=/)\d+(?=/|$)", "{id}", route.strip("/"))
+
+
+_CLAUSE = re.compile(r"\(([\w.]+):([<>!=a-z]+):([^()]*)\)", re.IGNORECASE)
+
+
+def filter_error(sqlfilters: str) -> str:
+    """The database's error for a list whose ``sqlfilters`` compares a column with a character a ``utf8``
+    connection cannot carry ("" when none does): ``Illegal mix of collations ... for operation '='`` (or
+    ``'like'``), which the list endpoints answer 503 "Error when retrieve ... list : ..." (live 20.0.2)."""
+    for clause in _CLAUSE.finditer(sqlfilters):
+        if _ASTRAL.search(clause.group(3)):
+            operator = clause.group(2).lower()
+            operator = "like" if operator.endswith("like") else operator
+            return COLLATIONS.replace("operation '='", f"operation '{operator}'")
+    return ""
 
 
 def charset_ignored(method: str, route: str, body: Mapping[str, Any]) -> bool:

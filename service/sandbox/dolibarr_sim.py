@@ -397,6 +397,10 @@ class DolibarrSim:
         try:
             node = sqlf.parse(filters)
             sqlf.check_columns(node, columns)
+            if self.opts.connection_charset == "utf8":
+                refused = database.filter_error(filters)
+                if refused:
+                    raise sqlf.SqlError(refused)
             rows = [r for r in rows if sqlf.matches(node, r, columns)]
             rows = sqlf.sort_rows(
                 rows, columns, ctx.query.get("sortfield") or default_sort, ctx.query.get("sortorder") or "ASC"

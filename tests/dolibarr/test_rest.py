@@ -1138,6 +1138,10 @@ async def test_emoji_are_left_out_of_what_a_utf8_connection_must_store() -> None
             "-CARTE-50",
             "Un cadeau",
         )
+        # looked up as it was stored: an emoji in sqlfilters fails the SELECT (503)
+        found = await client.find_product_by_ref("🎁-CARTE-50")
+        assert found is not None and found.id == int(product["id"])
+        assert await client.find_product_by_ref("🎁 Carte") is None
     async with simulated(options, charset="utf8mb4") as (client, data):
         with pytest.raises(PermanentError, match="Illegal mix of collations"):
             await client.create(gift, {})

@@ -897,6 +897,14 @@ async def test_a_utf8_connection_refuses_what_lies_above_the_bmp_and_stores_noth
         # what a 3-byte connection stores: accents, €, «», CJK of the BMP
         pid = await _product(c, "GIFT-3", label="Été « chaud » 25 € 漢字", description="ok\nline 2")
         assert c.data.products[pid]["label"] == "Été « chaud » 25 € 漢字"
+        # a list filtered on such a character: the SELECT fails (503), with the comparison's operator
+        for filters, operator in (("(t.ref:=:'🎁-CARTE-50')", "="), ("(t.label:like:'%🎁%')", "like")):
+            status, body = await c.call("GET", "/products?sqlfilters=" + quote(filters))
+            assert (status, body["error"]["message"]) == (
+                503,
+                "Service Unavailable: Error when retrieve product list : Illegal mix of collations"
+                f" (utf8mb4_unicode_ci,IMPLICIT) and (utf8mb3_unicode_ci,COERCIBLE) for operation '{operator}'",
+            )
         # an invoice update is answered unchanged (Facture::update's -1 passes for success)
         inv = int(await c.ok("POST", "/invoices", {"socid": soc, "lines": []}))
         assert (await c.ok("PUT", f"/invoices/{inv}", {"note_public": "🎁"}))["note_public"] != "🎁"
