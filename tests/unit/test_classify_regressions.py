@@ -6,8 +6,14 @@ import json
 
 import pytest
 
-from service.dolibarr.errors import CategoryAlreadyExists, ObjectInUse, classify, dolibarr_message
-from service.errors import PermanentError, Where
+from service.dolibarr.errors import (
+    CategoryAlreadyExists,
+    DatabaseBusy,
+    ObjectInUse,
+    classify,
+    dolibarr_message,
+)
+from service.errors import ConfigError, PermanentError, Where
 
 
 def restler(status: int, message: str, detail: str) -> bytes:
@@ -50,3 +56,42 @@ def test_the_message_of_a_refusal_carries_dolibarrs_reason() -> None:
     assert dolibarr_message(body) == "Error creating product: ErrorBarCodeAlreadyUsed"
     error = classify("POST", 500, {}, body, Where(shop="main"), route="/products")
     assert isinstance(error, PermanentError) and "ErrorBarCodeAlreadyUsed" in str(error)
+
+
+def answer(status: int, message: str) -> bytes:
+    return json.dumps({"error": {"code": status, "message": message}}).encode()
+
+
+def test_insufficient_rights_is_a_configuration_error() -> None:
+    """Real Dolibarr 20.0.2 with a module off: 'Insufficient rights to read currency'. The pattern expected
+    'Insufficiant', so it was a PermanentError and a sync exited 3 instead of 2."""
+    body = answer(403, "Forbidden: Insufficient rights to read currency")
+    assert isinstance(classify("GET", 403, {}, body, Where(), route="/multicurrencies"), ConfigError)
+
+
+@pytest.mark.parametrize(
+    ("route", "status", "message"),
+    [
+        (
+            "/products",
+            500,
+            "Internal Server Error: Error creating product: Deadlock found when trying to get lock",
+        ),
+        ("/orders", 500, "Internal Server Error: Error creating order: Lock wait timeout exceeded"),
+        ("/stockmovements", 503, "Service Unavailable: Error when create stock movement : Deadlock found"),
+        ("/products/2/variants", 500, "Internal Server Error: Error creating new product variant"),
+    ],
+)
+def test_lock_conflicts_on_writes_are_database_busy_not_refusals(
+    route: str, status: int, message: str
+) -> None:
+    """Real Dolibarr under parallel writes: each ended the pass (or failed the record) instead of a retry."""
+    error = classify("POST", status, {}, answer(status, message), Where(), route=route)
+    assert isinstance(error, DatabaseBusy)
+
+
+def test_a_stock_movement_refused_without_a_reason_stays_a_refusal() -> None:
+    """A service's stock movement: 503 with nothing after the colon is not a lock conflict."""
+    body = answer(503, "Service Unavailable: Error when create stock movement : ")
+    error = classify("POST", 503, {}, body, Where(), route="/stockmovements")
+    assert isinstance(error, PermanentError) and not isinstance(error, DatabaseBusy)
