@@ -23,6 +23,7 @@ from service.app import wired
 from service.engine.catalog_setup import extrafield_problems
 from service.engine.pipeline import PassReport
 from service.errors import ConfigError, SyncError, TransientError
+from service.features import feature_findings
 from service.settings import Settings, config_path, load_settings, readable_by_others
 
 EXIT_OK, EXIT_FAILED_RECORDS, EXIT_CONFIG, EXIT_UNREACHABLE = 0, 1, 2, 3
@@ -323,6 +324,11 @@ async def check(config: str | None) -> int:
         try:
             caps = await w.port.capabilities()
             click.echo(f"dolibarr   reachable, version {caps.version} ({settings.dolibarr.backend})")
+            for finding in feature_findings(caps, settings.shops):
+                if finding.blocking:
+                    problems.append(f"dolibarr: {finding.text}")
+                else:
+                    click.echo(f"NOTE     dolibarr: {finding.text}")
             problems += [f"dolibarr: {p}" for p in await w.port.check_access()]
             for shop in settings.shops:  # the catalog's setup in Dolibarr (the long-description extrafield)
                 problems += [f"dolibarr: {p}" for p in await extrafield_problems(w.port, shop)]

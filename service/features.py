@@ -1,0 +1,65 @@
+"""What the Dolibarr set-up allows, feature by feature, for the configured shops (``ps2doli check``). Pure.
+
+A module that is off (or a key without its permission) does not stop ps2doli: the features that need it step
+aside. ``check`` lists each one with what it means for the shop, and fails (exit status 2) only when a feature the
+settings ask for cannot work: stock mirrored into a warehouse without the Stock module, ``combinations =
+"variants"`` without Variants, payments without Banks. Multicurrency off is a note, not a failure: orders in the
+main currency are unaffected (docs/orders.md says what becomes of the others).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from service.dolibarr.port import Capabilities
+from service.settings import ShopSettings
+
+
+@dataclass(frozen=True)
+class Finding:
+    blocking: bool
+    text: str
+
+
+def feature_findings(caps: Capabilities, shops: Sequence[ShopSettings]) -> list[Finding]:
+    how = "module off" if caps.modules_known else "module off, or the key lacks its read permission"
+    findings: list[Finding] = []
+    for shop in shops:
+        enabled = set(shop.enabled())
+        catalog = shop.catalog
+        name = f"shop {shop.name}"
+        if "categories" in enabled and not caps.categories:
+            findings.append(
+                Finding(False, f"{name}: Categories ({how}): categories and product links are not synced")
+            )
+        if catalog.warehouse_id and catalog.stock_mode != "off" and not caps.stock:
+            findings.append(
+                Finding(
+                    True, f"{name}: Stock ({how}) but catalog.warehouse_id is set: enable the Stock module"
+                )
+            )
+        if catalog.combinations == "variants" and not caps.variants:
+            findings.append(
+                Finding(
+                    True,
+                    f'{name}: Variants ({how}) but catalog.combinations = "variants": enable the Variants '
+                    'module or use "flat"',
+                )
+            )
+        if "orders" not in enabled:  # catalog_only turns orders off
+            continue
+        if shop.orders.payments and not caps.payments:
+            findings.append(
+                Finding(True, f"{name}: Banks ({how}) but orders.payments is on: enable Banks and cash")
+            )
+        if not caps.multicurrency:
+            findings.append(
+                Finding(
+                    False,
+                    f"{name}: Multicurrency ({how}): orders in a currency other than {caps.main_currency} "
+                    "cannot keep their own currency (docs/orders.md says what becomes of them); enable "
+                    "Multicurrency for them",
+                )
+            )
+    return findings
