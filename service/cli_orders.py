@@ -145,10 +145,19 @@ async def report_totals(
             f"{r.shop:<10} {r.order_id:>7} {r.reference:<10} {r.currency:<4} {r.shop_total!s:>11} "
             f"{r.lines_total!s:>11} {dolibarr:>11} {r.delta!s:>8}  {r.outcome}"
         )
-        if r.note and r.outcome != "exact":
-            click.echo(f"{'':>19}{r.note}")
+        if r.note:
+            for note in r.note.split("; "):
+                click.echo(f"{'':>19}{note}")
     differing = sum(1 for r in rows if r.outcome != "exact")
-    click.echo(f"{differing} order(s) whose totals differ")
+    noted = sum(1 for r in rows if r.outcome == "exact" and r.note)
+    click.echo(
+        f"{differing} order(s) whose totals differ"
+        + (
+            f", {noted} more with a note (payments the shop recorded that Dolibarr could not take)"
+            if noted
+            else ""
+        )
+    )
     return EXIT_OK
 
 
@@ -195,6 +204,7 @@ def register(
     @handled
     async def totals(config: str | None, shop: str | None, show_all: bool, as_json: bool) -> int:
         """Orders whose Dolibarr total is not simply the shop's: a rounding line made up a difference
-        (adjusted), the difference was above orders.total_tolerance (refused), or Dolibarr's total read back
-        differs (mismatch)."""
+        (adjusted), the difference was above orders.total_tolerance (refused), Dolibarr's total read back
+        differs (mismatch), entered in the main currency (converted); and orders with a note (a payment the
+        shop recorded that Dolibarr cannot take: an overpayment, a payment recorded twice)."""
         return await report_totals(helpers, config, shop, show_all, as_json)

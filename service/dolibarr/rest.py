@@ -258,6 +258,7 @@ class DolibarrRestClient:
         # caches
         self._capabilities: Capabilities | None = None
         self._countries: dict[str, int] = {}
+        self._currencies: set[str] = set()
         self._payment_types: dict[str, int] | None = None
         self._payment_terms: dict[str, int] | None = None
         self._bank_accounts: list[int] | None = None
@@ -1226,8 +1227,41 @@ class DolibarrRestClient:
                         f"{caps.main_currency} and the Multicurrency module is off",
                         where=self._where(doc.kind, doc.ref_ext),
                     )
+                await self._ensure_currency(doc.currency.upper(), doc.currency_rate, doc.ref_ext)
                 multicurrency = (doc.currency.upper(), doc.currency_rate)
         return socid, mode, multicurrency
+
+    async def _ensure_currency(self, code: str, rate: Decimal | None, record_id: str) -> None:
+        """A document in ``code`` needs the currency in Dolibarr's list: without it Dolibarr silently keeps the
+        main currency (the amounts divided by the rate, in EUR). Added once, with the order's rate, when the key
+        may (``multicurrency currency write``); otherwise a failure saying what to add."""
+        if code in self._currencies:
+            return
+        async with self._features_lock:
+            if code in self._currencies:
+                return
+            where = self._where("currency", record_id)
+            known = {
+                str(r.get("code") or "").upper()
+                for r in await self._list_all(
+                    "currency", "/multicurrencies", sqlfilters=sql_eq("t.code", code)
+                )
+            }
+            if code not in known:
+                body: dict[str, Any] = {"code": code, "name": code}
+                if rate is not None and rate > 0:
+                    body["rate"] = money(rate)
+                try:
+                    await self._call("POST", "/multicurrencies", kind="currency", record_id=code, body=body)
+                except (ConfigError, PermanentError) as exc:
+                    raise PermanentError(
+                        f"Dolibarr does not know the currency {code} and the API key could not add it "
+                        f"({exc.message}): add it in Setup > Modules > Multicurrency > currencies (code {code}, "
+                        f"rate {rate}) and retry",
+                        where=where,
+                    ) from None
+                log.info("dolibarr_currency_added", code=code, rate=str(rate))
+            self._currencies.add(code)
 
     def _lines(self, doc: DocumentPayload, ids: Ids) -> list[dict[str, Any]]:
         return [
@@ -1352,11 +1386,14 @@ class DolibarrRestClient:
                     "the order is cancelled in Dolibarr; it cannot change status", where=where
                 )
             if status == "cancelled":
-                raise PermanentError(
-                    "Dolibarr 20's REST API has no route to cancel an order (api_orders: validate, close, "
-                    "reopen, setinvoiced, settodraft only): cancel it in Dolibarr",
-                    where=where,
-                )
+                # Dolibarr 20's api_orders has no cancel route (validate, close, reopen, setinvoiced,
+                # settodraft). A PUT of the status field is written as it is by Commande::update (fk_statut),
+                # without the ORDER_CANCEL trigger: no stock is put back (the catalog mirrors stock anyway).
+                # A cancelled order keeps a number: a draft is validated first, as in the back office.
+                if current == ORDER_DRAFT:
+                    await validate()
+                await self._put(kind, doc_id, {"statut": ORDER_CANCELED})
+                return
             if current == ORDER_DRAFT:
                 await validate()
                 current = ORDER_VALIDATED

@@ -37,7 +37,7 @@ from service.engine.order_streams import AddressStream, OrderStream, ServiceStre
 from service.engine.pipeline import DependencyFailed, SourceGone, SyncEngine
 from service.engine.writer import AMBIGUOUS_RETRIES, Item, Outcome
 from service.errors import AmbiguousWrite, ConfigError, NotFound, PermanentError, SyncError, TransientError
-from service.mapping.orders import ALL_PARTS, OrderBundle, invoice_ref, order_ref
+from service.mapping.orders import ALL_PARTS, OrderBundle, in_main_currency, invoice_ref, order_ref
 from service.settings import ShopSettings
 from service.state import order_totals
 from service.state.store import RecordRow
@@ -97,17 +97,16 @@ class OrderSync:
         in_dolibarr = row is not None and bool(row.dolibarr_id) and not row.deleted
         if full and row is not None and row.hash == digest and state.get("complete"):
             return Outcome.UNCHANGED
-        if not in_dolibarr and (
-            not bundle.entered or bundle.status == "cancelled" or "order" not in bundle.parts
-        ):
-            return Outcome.UNCHANGED  # not for Dolibarr (yet): not invoiced, or cancelled before it entered
+        cancelled_before_entry = bundle.status == "cancelled" and bundle.invoice is None
+        if not in_dolibarr and (not bundle.entered or cancelled_before_entry or "order" not in bundle.parts):
+            # not for Dolibarr (yet): not invoiced, or cancelled before it entered. An order invoiced and then
+            # cancelled before the first sync enters all the same: its invoice is in the shop's books, so it is
+            # made, invoiced, credited and cancelled in Dolibarr
+            return Outcome.UNCHANGED
         work = _Work(state=dict(state))
         caps = await self.engine.port.capabilities()
         if bundle.document.currency and not caps.multicurrency:
-            raise PermanentError(
-                f"order {bundle.order_id} is in {bundle.document.currency} but Dolibarr's main currency is "
-                f"{caps.main_currency} and its Multicurrency module is off: enable it (or keep this order out)"
-            )
+            bundle = in_main_currency(bundle, caps.main_currency)  # docs/orders.md, Currencies
         if bundle.totals.outcome == "refused":
             await self._save_totals(shop, bundle, None, "refused")
             raise PermanentError(
@@ -303,7 +302,9 @@ class OrderSync:
             total = Decimal(str(raw.get(field))).quantize(Decimal("0.01"))
         except (ArithmeticError, ValueError):
             total = None
-        if total is not None and total != bundle.totals.expected:
+        converted = bundle.totals.converted_total
+        expected = bundle.totals.expected if converted is None else converted
+        if total is not None and total != expected:
             log.warning(
                 "order.totals_mismatch",
                 shop=shop.name,
@@ -536,8 +537,8 @@ class OrderSync:
     async def _cancel(
         self, shop: ShopSettings, bundle: OrderBundle, order_id: int, invoice_id: int | None, work: _Work
     ) -> bool:
-        """A cancelled order: a draft nobody invoiced is deleted (True); otherwise Dolibarr is asked to cancel
-        it, which its REST API cannot do (a PermanentError telling the admin, until they did it by hand)."""
+        """A cancelled order: a draft nobody invoiced is deleted (True); otherwise it is cancelled in Dolibarr
+        (validated first when it is a draft: a cancelled order keeps its number)."""
         current = work.state.get("status", "draft")
         if current == "cancelled":
             return False
@@ -557,8 +558,12 @@ class OrderSync:
             self.engine.forget(shop.name, order_ref_of(bundle))
             return True
         try:
-            async with self.lanes.slot():
-                await self.engine.port.set_document_status("order", order_id, "cancelled")
+            if current == "draft":
+                async with self.lanes.serial("order-validate"), self.lanes.slot():
+                    await self.engine.port.set_document_status("order", order_id, "cancelled")
+            else:
+                async with self.lanes.slot():
+                    await self.engine.port.set_document_status("order", order_id, "cancelled")
         except NotFound:
             return False
         work.state["status"] = "cancelled"

@@ -41,7 +41,7 @@ from service.dolibarr.model import (
 )
 from service.mapping import customers
 from service.mapping.context import MappingError, OrderState, ShopContext
-from service.mapping.fields import Record, read_decimal, read_flag, read_int
+from service.mapping.fields import Record, read_decimal, read_flag, read_int, read_opt_decimal
 from service.prestashop import values
 from service.settings import OrderSettings
 
@@ -347,7 +347,8 @@ class TotalsCheck:
     expected: Decimal  # the shop's total_paid_tax_incl, in the order's currency
     lines_total: Decimal  # what Dolibarr computes from the lines before any rounding line
     delta: Decimal  # expected - lines_total
-    outcome: str  # exact | adjusted | refused
+    outcome: str  # exact | adjusted | refused | converted (in_main_currency)
+    converted_total: Decimal | None = None  # converted: the main-currency total Dolibarr computes
 
 
 @dataclass(frozen=True)
@@ -753,7 +754,7 @@ def _slip_notes(
     notes: list[CreditNotePlan] = []
     for slip in sorted(source.slips, key=lambda s: read_int(s, "id")):
         sid = read_int(slip, "id")
-        total = round2(read_decimal(slip, "amount"))
+        total = _slip_total(slip)
         lines: list[_Line] = []
         for detail in values.assoc(slip, "order_slip_details"):
             did = read_int(detail, "id_order_detail")
@@ -826,6 +827,18 @@ def _slip_notes(
             )
         )
     return notes
+
+
+def _slip_total(slip: Record) -> Decimal:
+    """What a credit slip refunds, tax included. PrestaShop 1.7.7+ stores ``amount`` as the products' amount
+    *without* tax (slip 1 of the seeded shop: amount 70.75 = total_products_tax_excl, for 84.90 + 9.48 shipping
+    refunded): the totals with tax are the truth; ``amount`` (+ ``shipping_cost_amount``) only for older
+    shops that lack them."""
+    products = read_opt_decimal(slip, "total_products_tax_incl")
+    if products is not None:
+        return round2(products) + round2(read_decimal(slip, "total_shipping_tax_incl"))
+    shipping = read_decimal(slip, "shipping_cost_amount") if read_flag(slip, "shipping_cost", False) else ZERO
+    return round2(read_decimal(slip, "amount")) + round2(shipping)
 
 
 def _cancel_note(ctx: ShopContext, invoice: DocumentPayload, order_id: int) -> CreditNotePlan:
@@ -935,4 +948,47 @@ def map_order(source: OrderSource, ctx: ShopContext) -> OrderBundle:
         credit_notes=tuple(notes),
         totals=totals,
         warnings=tuple(warnings),
+    )
+
+
+def in_main_currency(bundle: OrderBundle, main_currency: str) -> OrderBundle:
+    """An order in another currency for a Dolibarr whose Multicurrency module is off: its documents in the main
+    currency at the order's rate (the line prices already are: they are sent in the main currency either way,
+    and Dolibarr's multicurrency fields are what would convert them back), the rate written on each document's
+    public note, payments converted at the same rate. ``report totals`` lists the order as ``converted``, with
+    the main-currency total Dolibarr computes from the lines."""
+    document = bundle.document
+    rate = document.currency_rate
+    if not document.currency or rate is None:
+        return bundle
+    note = (
+        f"PrestaShop order in {document.currency}: {bundle.totals.expected} {document.currency}, entered in "
+        f"{main_currency} at the order's rate {rate} {document.currency} per {main_currency} (Dolibarr's "
+        "Multicurrency module is off)"
+    )
+
+    def converted(doc: DocumentPayload) -> DocumentPayload:
+        public = f"{doc.note_public}\n{note}" if doc.note_public else note
+        return dataclasses.replace(doc, currency="", currency_rate=None, note_public=public)
+
+    payments = tuple(
+        dataclasses.replace(
+            plan, payment=dataclasses.replace(plan.payment, amount=round2(plan.payment.amount / rate))
+        )
+        for plan in bundle.payments
+    )
+    main_total = sum(
+        (dolibarr_total(ln.qty, ln.subprice, ln.remise_percent, ln.tva_tx) for ln in document.lines), ZERO
+    )
+    totals = dataclasses.replace(bundle.totals, outcome="converted", converted_total=main_total)
+    return dataclasses.replace(
+        bundle,
+        document=converted(document),
+        invoice=converted(bundle.invoice) if bundle.invoice is not None else None,
+        payments=payments,
+        credit_notes=tuple(
+            dataclasses.replace(plan, document=converted(plan.document)) for plan in bundle.credit_notes
+        ),
+        totals=totals,
+        warnings=(*bundle.warnings, note),
     )

@@ -74,7 +74,9 @@ async def rows(store: StateStore, shop: str | None = None, *, differing_only: bo
         sql += " AND shop=?"
         params.append(shop)
     if differing_only:
-        sql += " AND outcome != 'exact'"
+        sql += (
+            " AND (outcome != 'exact' OR note != '')"  # a note: what the shop recorded but Dolibarr could not
+        )
     sql += " ORDER BY shop, order_id"
     async with store.transaction() as db, db.execute(sql, params) as cursor:
         found = list(await cursor.fetchall())

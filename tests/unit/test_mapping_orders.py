@@ -400,6 +400,39 @@ def test_a_credit_slip_is_a_credit_note_of_its_lines_and_shipping() -> None:
     assert note.document.ref_ext == "ps-main-creditnote-4"
 
 
+def test_a_credit_slip_refunds_its_totals_with_tax_not_its_amount_field() -> None:
+    # regression (real PrestaShop 1.7.8, slip 1 of the seeded shop): "amount" is the products WITHOUT tax (70.75)
+    # for 84.90 + 9.48 refunded; reading it as the total gave a credit note of -118.01 for a 94.38 order
+    details = [line(1, "33.250000", 1, "20"), line(2, "18.750000", 2, "20")]
+    o = order(details, total_shipping_tax_incl="9.48", total_shipping_tax_excl="7.90")
+    slip = {
+        "id": 1,
+        "id_order": 1,
+        "amount": "70.750000",
+        "total_products_tax_excl": "70.750000",
+        "total_products_tax_incl": "84.900000",
+        "total_shipping_tax_excl": "7.900000",
+        "total_shipping_tax_incl": "9.480000",
+        "shipping_cost": 1,
+        "shipping_cost_amount": "9.480000",
+        "date_add": "2026-01-12 07:15:00",
+        "associations": {
+            "order_slip_details": [
+                {"id": 1, "id_order_detail": 1, "product_quantity": 1, "amount_tax_incl": "39.900000"},
+                {"id": 1, "id_order_detail": 2, "product_quantity": 2, "amount_tax_incl": "45.000000"},
+            ]
+        },
+    }
+    bundle = map_order(source(o, details, slips=[slip]), ctx())
+    [note] = bundle.credit_notes
+    total = sum(
+        (dolibarr_total(ln.qty, ln.subprice, ln.remise_percent, ln.tva_tx) for ln in note.document.lines),
+        Decimal(0),
+    )
+    assert total == Decimal("-94.38")
+    assert not any("credit slip" in w for w in bundle.warnings)
+
+
 def test_a_customer_gone_from_the_shop_is_named_by_the_invoice_address() -> None:
     details = [line(1, "10.000000", 1, "20")]
     bundle = map_order(OrderSource(order=order(details), details=details, addresses={3: ADDRESS}), ctx())
