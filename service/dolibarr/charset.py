@@ -27,9 +27,10 @@ UTF8MB3: str = "utf8"
 UTF8MB4: str = "utf8mb4"
 CHARSETS = (UTF8MB3, UTF8MB4)
 
-# a character outside the BMP, with the invisible marks that belong to it
-_ASTRAL = re.compile("[\U00010000-\U0010ffff][\ufe0e\ufe0f\u200d]*")
-_ORPHAN_MARKS = re.compile("(?<![\\w\\s])[\ufe0e\ufe0f]|\u200d")
+# a character outside the BMP with the invisible marks that follow it (variation selectors, the zero-width joiner
+# of an emoji sequence) and a joiner that leads to it; marks after a BMP character belong to it and stay ("☀️" is
+# 3 + 3 bytes)
+_ASTRAL = re.compile("\u200d?[\U00010000-\U0010ffff][\ufe0e\ufe0f\u200d]*")
 REPLACEMENT = "\ufffd"
 
 
@@ -41,7 +42,7 @@ def to_utf8mb3(text: str) -> str:
     """``text`` as a 3-byte utf8 connection can store it (unchanged when it already fits)."""
     if fits_utf8mb3(text):
         return text
-    stripped = _ORPHAN_MARKS.sub("", _ASTRAL.sub("", text))
+    stripped = _ASTRAL.sub("", text)
     # fold only the spaces the removal doubled: line breaks and other spacing stay where they were
     stripped = re.sub(r"[ \t]{2,}", " ", stripped).strip(" \t")
     return stripped if stripped.strip() else REPLACEMENT
