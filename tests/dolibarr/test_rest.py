@@ -945,15 +945,39 @@ async def test_delete_404_means_gone_and_409_in_use(fake: FakeDolibarr, client: 
         await client.delete("product", 10)
 
 
-async def test_set_active(fake: FakeDolibarr, client: DolibarrRestClient) -> None:
-    fake.on("PUT", r"/products/7", captured("products.get"))
-    fake.on("PUT", r"/thirdparties/4", captured("thirdparties.get"))
+async def test_set_active_writes_only_a_status_that_differs(
+    fake: FakeDolibarr, client: DolibarrRestClient
+) -> None:
+    """``set_active`` reads the object first and PUTs only the status fields that are not already so."""
+    active_product = captured_json("products.get")  # status 1, status_buy 1
+    inactive_product = {**active_product, "id": "8", "status": "0", "status_buy": "0"}
+    active_thirdparty = captured_json("thirdparties.get")  # status 1
+    inactive_thirdparty = {**active_thirdparty, "id": "5", "status": "0"}
+    half_product = {**active_product, "id": "9", "status": "1", "status_buy": "0"}
+    fake.on("GET", r"/products/7", active_product)
+    fake.on("GET", r"/products/8", inactive_product)
+    fake.on("GET", r"/products/9", half_product)
+    fake.on("GET", r"/thirdparties/4", active_thirdparty)
+    fake.on("GET", r"/thirdparties/5", inactive_thirdparty)
+    for path in (r"/products/7", r"/products/9"):
+        fake.on("PUT", path, captured("products.get"))
+    fake.on("PUT", r"/thirdparties/5", captured("thirdparties.get"))
+
+    await client.set_active("product", 8, False)  # already inactive: a read, no write
+    await client.set_active("thirdparty", 4, True)  # already active: a read, no write
+    assert [(s.method, s.path) for s in fake.seen] == [("GET", "/products/8"), ("GET", "/thirdparties/4")]
+
     await client.set_active("product", 7, False)
-    await client.set_active("thirdparty", 4, True)
-    await client.set_active("category", 5, False)
-    assert fake.calls("PUT", r"/products/7")[0].body == {"status": 0, "status_buy": 0}
-    assert fake.calls("PUT", r"/thirdparties/4")[0].body == {"status": 1}
-    assert len(fake.seen) == 2
+    await client.set_active("product", 9, False)  # one of the two fields differs: both are written
+    await client.set_active("thirdparty", 5, True)
+    assert [s.body for s in fake.calls("PUT", r"/products/7")] == [{"status": 0, "status_buy": 0}]
+    assert [s.body for s in fake.calls("PUT", r"/products/9")] == [{"status": 0, "status_buy": 0}]
+    assert [s.body for s in fake.calls("PUT", r"/thirdparties/5")] == [{"status": 1}]
+
+    seen = len(fake.seen)
+    await client.set_active("category", 5, False)  # a category has no status: nothing asked
+    assert len(fake.seen) == seen
+    assert len([s for s in fake.seen if s.method == "PUT"]) == 3
 
 
 async def test_category_links(fake: FakeDolibarr, client: DolibarrRestClient) -> None:
