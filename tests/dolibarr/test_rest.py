@@ -604,8 +604,42 @@ async def test_validated_order_is_not_validated_again(fake: FakeDolibarr, client
     await client.set_document_status("order", 3, "closed")
     assert not fake.calls("POST", r"/orders/3/validate")
     assert fake.calls("POST", r"/orders/3/close")[0].body == {"notrigger": 0}
-    with pytest.raises(PermanentError, match="no route to cancel"):
-        await client.set_document_status("order", 3, "cancelled")
+
+
+async def test_an_order_is_cancelled_with_a_put_of_its_status(
+    fake: FakeDolibarr, client: DolibarrRestClient
+) -> None:
+    """Dolibarr 20's api_orders has no cancel route: ``PUT /orders/{id}`` with ``statut`` -1 (Commande::update
+    writes fk_statut as given); a draft is validated first, so that the cancelled order keeps a number."""
+    validated = captured_json("orders.get_validated")
+    cancelled = {**validated, "statut": "-1", "status": "-1"}
+    fake.on("GET", r"/orders/3", validated)
+    fake.on("PUT", r"/orders/3", cancelled)
+    await client.set_document_status("order", 3, "cancelled")
+    assert [s.body for s in fake.calls("PUT", r"/orders/3")] == [{"statut": -1}]
+    assert not fake.calls("POST", r"/orders/3/.*")
+
+    draft_id = 4
+    draft = {**captured_json("orders.get_draft"), "id": str(draft_id)}
+    fake.on("GET", rf"/orders/{draft_id}", draft)
+    fake.on("POST", rf"/orders/{draft_id}/validate", captured("orders.validate"))
+    fake.on("PUT", rf"/orders/{draft_id}", {**draft, "statut": "-1", "status": "-1"})
+    await client.set_document_status("order", draft_id, "cancelled")
+    writes = [
+        (s.method, s.path)
+        for s in fake.seen
+        if s.path.startswith(f"/orders/{draft_id}") and s.method != "GET"
+    ]
+    assert writes == [("POST", f"/orders/{draft_id}/validate"), ("PUT", f"/orders/{draft_id}")]
+    assert fake.calls("PUT", rf"/orders/{draft_id}")[0].body == {"statut": -1}
+
+    # cancelled already: nothing to write; asked for another status: a failure for the record
+    fake.on("GET", r"/orders/3", cancelled)
+    seen = len(fake.seen)
+    await client.set_document_status("order", 3, "cancelled")
+    assert [s.method for s in fake.seen[seen:]] == ["GET"]
+    with pytest.raises(PermanentError, match="cancelled in Dolibarr"):
+        await client.set_document_status("order", 3, "validated")
 
 
 async def test_invoice_from_order(fake: FakeDolibarr, client: DolibarrRestClient) -> None:
