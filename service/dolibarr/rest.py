@@ -1424,45 +1424,16 @@ class DolibarrRestClient:
             await action("settopaid", {})
 
     async def invoice_from_order(self, order_id: int, payload: DocumentPayload, ids: Ids) -> int:
-        where = self._where("invoice", payload.ref_ext)
-        invoice_id = await self._reusable_invoice(order_id, payload.ref_ext)
-        if invoice_id is None:
-            answer = await self._call(
-                "POST", f"/invoices/createfromorder/{order_id}", kind="invoice", record_id=payload.ref_ext
+        """The order's invoice: ``POST /invoices`` with its lines, its currency and ``linked_objects``
+        ``{"commande": order}`` (Facture::create links it as createFromOrder would). One atomic call, where
+        ``POST /invoices/createfromorder/{id}`` would need a header ``PUT`` and the lines replaced one by one -
+        and createFromOrder drops the order's currency (20.0.2: a USD order's invoice came out in EUR). Not
+        idempotent: the engine looks it up by ``ref_ext`` after an ambiguous answer."""
+        if payload.order is None:
+            raise PermanentError(
+                "an invoice made from an order names its order", where=self._where("invoice")
             )
-            invoice_id = self._new_id(answer, where, "POST /invoices/createfromorder")
-        socid, mode, multicurrency = await self._document_header(payload, ids)
-        header = document_body(
-            payload,
-            socid=socid,
-            mode_reglement_id=mode,
-            multicurrency=multicurrency,
-            lines=None,
-            cond_reglement_id=await self._payment_term(payload.payment_terms, payload.ref_ext),
-        )
-        header.pop("socid")
-        await self._call(
-            "PUT", f"/invoices/{invoice_id}", kind="invoice", record_id=payload.ref_ext, body=header
-        )
-        if payload.lines:
-            await self._replace_lines("invoice", invoice_id, self._lines(payload, ids), payload.ref_ext)
-        return invoice_id
-
-    async def _reusable_invoice(self, order_id: int, ref_ext: str) -> int | None:
-        """A draft invoice already made from this order (an earlier ambiguous createfromorder) without another
-        ref_ext: reuse it rather than bill the order twice."""
-        order = await self.get("order", order_id)
-        linked = order.get("linkedObjectsIds")
-        invoices = linked.get("facture") if isinstance(linked, dict) else None
-        candidates = list(invoices.values()) if isinstance(invoices, dict) else list(invoices or [])
-        for candidate in sorted({_int(c) for c in candidates if _int(c) > 0}):
-            try:
-                invoice = await self.get("invoice", candidate)
-            except NotFound:
-                continue
-            if str(invoice.get("ref_ext") or "") in ("", ref_ext) and _status_of(invoice) == INVOICE_DRAFT:
-                return candidate
-        return None
+        return await self._create_document(payload, {**ids, payload.order: order_id})
 
     # ---------------------------------------------------------------------------------------- payments
 

@@ -350,7 +350,9 @@ class OrderSync:
         if invoice_id is None:
             if "invoice" not in bundle.parts:
                 return None
-            create = functools.partial(self._invoice_from_order, order_id, payload, ids)
+            make = functools.partial(self.engine.port.invoice_from_order, order_id, payload, ids)
+            item = Item("orders", "invoice", ps_id, payload)
+            create = functools.partial(self.engine.writer(shop.name).create_once, item, payload, ids, make)
             invoice_id, state = await self._adopt_or_create_invoice(shop, ps_id, payload, create, work)
         work.state["invoice"] = invoice_id
         if state.get("status", "draft") == "draft" and "invoice" in bundle.parts:
@@ -407,20 +409,6 @@ class OrderSync:
             hash=payload_hash(document),
             state=json.dumps(state),
         )
-
-    async def _invoice_from_order(
-        self, order_id: int, payload: DocumentPayload, ids: Mapping[Ref, int]
-    ) -> int:
-        """``createfromorder`` reuses a draft invoice already linked to the order without another ``ref_ext``
-        (the trace of an earlier call whose answer was lost), so an ambiguous outcome is simply tried again."""
-        for attempt in range(AMBIGUOUS_RETRIES + 1):
-            try:
-                async with self.lanes.slot():
-                    return await self.engine.port.invoice_from_order(order_id, payload, ids)
-            except AmbiguousWrite:
-                if attempt == AMBIGUOUS_RETRIES:
-                    raise
-        raise AssertionError("unreachable")
 
     async def _payments(
         self, shop: ShopSettings, bundle: OrderBundle, invoice_id: int, ids: Mapping[Ref, int], work: _Work

@@ -21,7 +21,7 @@ import asyncio
 import dataclasses
 import json
 import random
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from enum import Enum
 from typing import Any
@@ -216,11 +216,20 @@ class ObjectWriter:
         object_id = await self.create_once(item, payload, ids)
         return object_id, ""
 
-    async def create_once(self, item: Item, payload: Any, ids: Mapping[Ref, int]) -> int:
-        """One create, made safe against ambiguous outcomes: look up by ref_ext before each retry."""
+    async def create_once(
+        self,
+        item: Item,
+        payload: Any,
+        ids: Mapping[Ref, int],
+        make: Callable[[], Awaitable[int]] | None = None,
+    ) -> int:
+        """One create, made safe against ambiguous outcomes: look up by ref_ext before each retry. ``make``: the
+        port call that creates it, when not ``port.create`` (an invoice made from its order)."""
         for attempt in range(AMBIGUOUS_RETRIES + 1):
             try:
                 async with self.lanes.slot():
+                    if make is not None:
+                        return await make()
                     # thirdparties are created in parallel: we never send code_client "auto", the only thing
                     # that races (reference quirks: without it, 8 concurrent creates all succeed)
                     if isinstance(payload, ProductPayload) and payload.variant_of is not None:
