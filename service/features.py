@@ -4,7 +4,7 @@ A module that is off (or a key without its permission) does not stop ps2doli: th
 aside. ``check`` lists each one with what it means for the shop, and fails (exit status 2) only when a feature the
 settings ask for cannot work: stock mirrored into a warehouse without the Stock module, ``combinations =
 "variants"`` without Variants, payments without Banks. Multicurrency off is a note, not a failure: orders in the
-main currency are unaffected (docs/orders.md says what becomes of the others).
+main currency are unaffected, the others are entered in the main currency at their rate (docs/orders.md).
 """
 
 from __future__ import annotations
@@ -57,9 +57,9 @@ def feature_findings(caps: Capabilities, shops: Sequence[ShopSettings]) -> list[
             findings.append(
                 Finding(
                     False,
-                    f"{name}: Multicurrency ({how}): orders in a currency other than {caps.main_currency} "
-                    "cannot keep their own currency (docs/orders.md says what becomes of them); enable "
-                    "Multicurrency for them",
+                    f"{name}: Multicurrency ({how}): orders in a currency other than {caps.main_currency} are "
+                    f"entered in {caps.main_currency} at the order's rate, written on each document and listed "
+                    "'converted' by 'ps2doli report totals'; enable Multicurrency to keep their own currency",
                 )
             )
     return findings
