@@ -14,7 +14,10 @@ commit is harmless for the same reason: the next sweep reads the level, finds it
 Images: the record keeps, per shop image id, the file name and the SHA-256 of the bytes attached. A new image is
 downloaded from the shop and uploaded (``overwriteifexists``: an upload repeated after a crash replaces the file,
 it does not add one); an image gone from the shop is deleted from Dolibarr; an unchanged image is never
-downloaded nor uploaded again. The images sweep (items read by the ``images`` resource) also downloads the
+downloaded nor uploaded again. With no record of the product's images at all (a first sync, a crash before the
+commit, a lost state file), the files Dolibarr holds are listed once: a file of that name and the shop image's
+size is adopted, not uploaded again (Dolibarr's REST listing gives no hash of the bytes: an image replaced in the
+shop by one of exactly the same size while the state was lost is not seen). The images sweep (items read by the ``images`` resource) also downloads the
 images already attached and uploads only those whose bytes changed (an image replaced under the same id).
 """
 
@@ -192,6 +195,9 @@ async def push_images(
     files = _files_state(known, product_id)
     wanted = {str(image_id): name for image_id, name in payload.images}
     changes = 0
+    # with no record of this product's files (a first sync, a crash before the commit, a lost state file): the
+    # files Dolibarr already holds, read once, so that an image attached already is not uploaded again
+    attached: dict[str, int] | None = {} if known is not None else None
     for image_id, name in payload.images:
         current = files.get(str(image_id))
         if current is not None and current.get("name") == name and not verify:
@@ -203,6 +209,12 @@ async def push_images(
         sha = hashlib.sha256(content).hexdigest()
         if current is not None and current.get("name") == name and current.get("sha") == sha:
             continue  # verified: the same bytes are attached already
+        if attached is None:
+            async with writer.lanes.slot():
+                attached = {f.name: f.size for f in await writer.port.list_files("product", product_id)}
+        if attached.get(name) == len(content):
+            files[str(image_id)] = {"name": name, "sha": sha}  # attached before: adopted as it is
+            continue
         async with writer.lanes.slot():
             await writer.port.upload_file("product", product_id, name, content)
         files[str(image_id)] = {"name": name, "sha": sha}
