@@ -36,6 +36,8 @@ class Capabilities:
     stock: bool = True
     documents: bool = True  # file attachments (images)
     payments: bool = True
+    contacts: bool = True  # contacts of thirdparties, linked to documents as billing / shipping contacts
+    credit_notes: bool = True  # invoices of type credit note that name the invoice they correct
     multicurrency: bool = False
     main_currency: str = "EUR"
     # True when the flags come from Dolibarr's list of enabled modules (an admin key); False when they were

@@ -40,6 +40,7 @@ import structlog
 import zeep.exceptions
 from lxml import etree
 
+from service.dolibarr.charset import storable
 from service.dolibarr.errors import DatabaseBusy
 from service.dolibarr.limit import AdaptiveLimit
 from service.dolibarr.model import (
@@ -109,6 +110,8 @@ __all__ = [
 log = structlog.get_logger("ps2doli.dolibarr.soap")
 
 SOURCE_APPLICATION: Final = "ps2doli"
+# the line that carries a document's customer ref (ref_client) on its public note: SOAP cannot store ref_client
+CUSTOMER_REF_LABEL: Final = "Customer ref"
 
 # The six servers Dolibarr 20.0.2 serves (shared/reference/dolibarr/soap/operations.json).
 SERVERS: Final = ("thirdparty", "productorservice", "order", "invoice", "category", "other")
@@ -142,6 +145,8 @@ _PRODUCT_READ_ONLY: Final = frozenset(
     }
 )
 _THIRDPARTY_READ_ONLY: Final = frozenset({"date_creation", "date_modification", "fk_user_author"})
+# a thirdparty's own postal address (and phone), kept by an update whose payload has none of them
+_ADDRESS_FIELDS: Final = ("address", "zip", "town", "country_code", "phone")
 
 _CENT: Final = Decimal("0.01")
 _UNIT: Final = Decimal("0.00000001")
@@ -197,9 +202,11 @@ def _line_amounts(line: LinePayload) -> tuple[Decimal, Decimal, Decimal, Decimal
     unit = line.subprice
     if line.remise_percent:
         unit = (line.subprice * (Decimal(100) - line.remise_percent) / Decimal(100)).quantize(_UNIT)
+    # as calcul_price_total does (Commande::addline recomputes them so; FactureLigne takes them as given): the
+    # TTC from the unrounded HT, the VAT what is left (2.00461894 at 20 %: 2.00 + 0.41 = 2.41, not 2.40)
     net = (unit * line.qty).quantize(_CENT, rounding=ROUND_HALF_UP)
-    vat = (net * line.tva_tx / Decimal(100)).quantize(_CENT, rounding=ROUND_HALF_UP)
-    return unit, net, vat, net + vat
+    total = (unit * line.qty * (1 + line.tva_tx / Decimal(100))).quantize(_CENT, rounding=ROUND_HALF_UP)
+    return unit, net, total - net, total
 
 
 def _remote(kind: str, data: Mapping[str, Any]) -> RemoteObject:
@@ -431,7 +438,7 @@ class DolibarrSoapClient:
         self, server: Server, operation: str, args: Mapping[str, Any], where: Where, timeout_s: float | None
     ) -> dict[str, Any]:
         op = server.operation(operation)
-        parts = {"authentication": self._auth(), **args}
+        parts = {"authentication": self._auth(), **self._storable(args, where, operation)}
         try:
             filled = fill(op.input.body.type, parts)
             envelope = server.client.create_message(server.client.service, operation, **filled)
@@ -472,6 +479,22 @@ class DolibarrSoapClient:
                 raise
             self.limit.ok()
             return parts
+
+    def _storable(self, args: Mapping[str, Any], where: Where, operation: str) -> dict[str, Any]:
+        """``args`` with their text in a form Dolibarr's database connection stores (``dolibarr.charset``,
+        ``service/dolibarr/charset.py``): over SOAP as over REST, an emoji in a label or ref is left out rather
+        than refused by a utf8 (3-byte) connection."""
+        value, changed = storable(dict(args), self.settings.charset)
+        if changed:
+            log.warning(
+                "dolibarr_text_not_storable",
+                resource=where.resource,
+                record_id=where.record_id,
+                operation=operation,
+                charset=self.settings.charset,
+                hint="characters above U+FFFF (emoji) left out: docs/catalog.md, dolibarr.charset",
+            )
+        return dict(value)
 
     def _read_answer(
         self,
@@ -554,6 +577,8 @@ class DolibarrSoapClient:
                 stock=False,
                 documents=False,
                 payments=False,
+                contacts=False,
+                credit_notes=False,
                 multicurrency=False,
             )
         return self._capabilities
@@ -763,12 +788,22 @@ class DolibarrSoapClient:
             if payload.kind == "order":
                 entry["price"] = unit
             lines.append(entry)
+        # no SOAP call stores a customer ref (createOrder does not read ref_client, the invoice type has none):
+        # it heads the public note, where it is printed as Dolibarr prints ref_client
+        note_public = "\n".join(
+            p
+            for p in (
+                f"{CUSTOMER_REF_LABEL}: {payload.ref_client}" if payload.ref_client else "",
+                payload.note_public,
+            )
+            if p
+        )
         fields: dict[str, Any] = {
             "ref_ext": payload.ref_ext,
             "thirdparty_id": self._id_of(payload.thirdparty, ids),
             "date": _day(payload.date),
             "note_private": payload.note_private or None,
-            "note_public": payload.note_public or None,
+            "note_public": note_public or None,
             "lines": {"line": lines},
         }
         if payload.kind == "order":
@@ -799,10 +834,15 @@ class DolibarrSoapClient:
         if isinstance(payload, ThirdpartyPayload):
             current = await self._get_raw("thirdparty", id=str(object_id))
             fields = {k: v for k, v in current.items() if k not in _THIRDPARTY_READ_ONLY}
-            fields.update(_thirdparty_fields(payload))
-            fields["id"] = str(object_id)
-            if not payload.country_code:
+            wanted = _thirdparty_fields(payload)
+            if not any(wanted[k] for k in _ADDRESS_FIELDS):
+                # a payload with no address at all (a customer: PrestaShop keeps addresses apart) leaves the
+                # address Dolibarr holds, which an order wrote there (no contacts over SOAP: engine/orders.py)
+                wanted = {k: v for k, v in wanted.items() if k not in _ADDRESS_FIELDS}
+            elif not payload.country_code:
                 fields["country_id"] = ""
+            fields.update(wanted)
+            fields["id"] = str(object_id)
             await self._call(
                 "thirdparty",
                 "updateThirdParty",

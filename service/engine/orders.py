@@ -31,13 +31,28 @@ from typing import Any
 
 import structlog
 
-from service.dolibarr.model import DocumentPayload, DocumentStatus, PaymentPayload, Ref, payload_hash
+from service.dolibarr.model import (
+    DocumentPayload,
+    DocumentStatus,
+    PaymentPayload,
+    Ref,
+    ThirdpartyPayload,
+    payload_hash,
+)
+from service.dolibarr.port import Capabilities
 from service.engine.lanes import Lanes, SingleFlight
 from service.engine.order_streams import AddressStream, OrderStream, ServiceStream
 from service.engine.pipeline import DependencyFailed, SourceGone, SyncEngine
 from service.engine.writer import AMBIGUOUS_RETRIES, Item, Outcome
 from service.errors import AmbiguousWrite, ConfigError, NotFound, PermanentError, SyncError, TransientError
-from service.mapping.orders import ALL_PARTS, OrderBundle, in_main_currency, invoice_ref, order_ref
+from service.mapping.orders import (
+    ALL_PARTS,
+    OrderBundle,
+    in_main_currency,
+    invoice_ref,
+    order_ref,
+    without_contacts,
+)
 from service.settings import ShopSettings
 from service.state import order_totals
 from service.state.store import RecordRow
@@ -74,6 +89,8 @@ class OrderSync:
     def __init__(self, engine: SyncEngine) -> None:
         self.engine = engine
         self._flights: SingleFlight[tuple[str, str], Outcome] = SingleFlight()
+        self._address_flights: SingleFlight[tuple[str, str], bool] = SingleFlight()
+        self._told: set[str] = set()  # shops told what this backend's orders leave out
 
     @property
     def lanes(self) -> Lanes:
@@ -105,6 +122,11 @@ class OrderSync:
             return Outcome.UNCHANGED
         work = _Work(state=dict(state))
         caps = await self.engine.port.capabilities()
+        self._tell_what_steps_aside(shop, caps)
+        if not caps.contacts:
+            bundle = without_contacts(
+                bundle
+            )  # addresses on the notes and the thirdparty (docs/dolibarr-soap.md)
         if bundle.document.currency and not caps.multicurrency:
             bundle = in_main_currency(bundle, caps.main_currency)  # docs/orders.md, Currencies
         if bundle.totals.outcome == "refused":
@@ -144,8 +166,13 @@ class OrderSync:
             ids[Ref("invoice", bundle.invoice.ref_ext if bundle.invoice else "")] = invoice_id
             if "payments" in bundle.parts and caps.payments:
                 await self._payments(shop, bundle, invoice_id, ids, work)
-            if "credit_notes" in bundle.parts:
+            if "credit_notes" in bundle.parts and caps.credit_notes:
                 await self._credit_notes(shop, bundle, gone, ids, invoice_id, work)
+            elif "credit_notes" in bundle.parts and bundle.credit_notes:
+                work.warnings.append(
+                    f"{len(bundle.credit_notes)} credit note(s) not made: this Dolibarr backend cannot "
+                    "create credit notes"
+                )
         if bundle.status == "cancelled" and "order" in bundle.parts:
             try:
                 deleted = await self._cancel(shop, bundle, order_id, invoice_id, work)
@@ -183,7 +210,12 @@ class OrderSync:
         ids: dict[Ref, int] = {}
         try:
             customer = Item("customers", "thirdparty", bundle.thirdparty_ps_id, bundle.thirdparty)
-            ids[Ref("thirdparty", bundle.thirdparty.ref_ext)] = await engine.ensure_item(shop, customer)
+            thirdparty_id = await engine.ensure_item(shop, customer)
+            ids[Ref("thirdparty", bundle.thirdparty.ref_ext)] = thirdparty_id
+            if bundle.thirdparty_address is not None:
+                address_id, with_address = bundle.thirdparty_address
+                if await self._thirdparty_address(shop, address_id, with_address, thirdparty_id):
+                    work.writes += 1
             for ps_id, contact in bundle.contacts:
                 contact_item = Item("addresses", "contact", ps_id, contact)
                 ids[Ref("contact", contact.ref_ext)] = await engine.ensure_item(shop, contact_item)
@@ -215,6 +247,57 @@ class OrderSync:
         for ref in sorted(gone):
             work.warnings.append(f"{ref.ref_ext} is no longer in the shop: its line is kept as free text")
         return ids, _without(bundle.document, gone), gone
+
+    def _tell_what_steps_aside(self, shop: ShopSettings, caps: Capabilities) -> None:
+        """Once per shop and process: what this Dolibarr backend cannot hold of an order, said before the first
+        order is pushed, instead of one error per order."""
+        if shop.name in self._told:
+            return
+        self._told.add(shop.name)
+        aside = [
+            what
+            for what, able in (
+                (
+                    "contacts (addresses go on the documents' public note and the thirdparty's address)",
+                    caps.contacts,
+                ),
+                ("payments", caps.payments or not shop.orders.payments),
+                (
+                    "credit notes (credit slips and cancellations after invoicing: listed by report totals)",
+                    caps.credit_notes,
+                ),
+            )
+            if not able
+        ]
+        if aside:
+            log.warning("orders.steps_aside", shop=shop.name, resource="orders", backend_cannot=aside)
+
+    async def _thirdparty_address(
+        self, shop: ShopSettings, address_id: str, payload: ThirdpartyPayload, thirdparty_id: int
+    ) -> bool:
+        """The order's invoice address as its thirdparty's own address (a backend without contacts): written
+        once per address (records of kind ``thirdparty_address``), whichever order brings it first. True when
+        this call wrote it."""
+        store = self.engine.store
+        digest = payload_hash(payload)
+
+        async def write() -> bool:
+            row = await store.record(shop.name, "thirdparty_address", address_id)
+            if row is not None and row.hash == digest and row.dolibarr_id == thirdparty_id:
+                return False
+            async with self.lanes.slot():
+                await self.engine.port.update(thirdparty_id, payload, {})
+            await store.save_record(
+                shop.name,
+                "thirdparty_address",
+                address_id,
+                dolibarr_id=thirdparty_id,
+                ref_ext=payload.ref_ext,
+                hash=digest,
+            )
+            return True
+
+        return await self._address_flights.run((shop.name, address_id), write)
 
     async def _order(
         self,

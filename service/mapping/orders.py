@@ -385,6 +385,9 @@ class OrderBundle:
     credit_notes: tuple[CreditNotePlan, ...]
     totals: TotalsCheck
     warnings: tuple[str, ...] = ()
+    # for a Dolibarr backend without contacts (SOAP): the invoice address as the thirdparty's own address
+    # fields, (address ps_id, the thirdparty payload with them); see without_contacts()
+    thirdparty_address: tuple[str, ThirdpartyPayload] | None = None
     # which parts a push may do (a backfill of invoices or payments only narrows it); not part of the digest
     parts: tuple[str, ...] = ALL_PARTS
 
@@ -991,4 +994,62 @@ def in_main_currency(bundle: OrderBundle, main_currency: str) -> OrderBundle:
         ),
         totals=totals,
         warnings=(*bundle.warnings, note),
+    )
+
+
+def address_text(contact: ContactPayload) -> str:
+    """An address on one line, as written on a document's note: name, company, street, town, country, phone."""
+    name = customers.person_name(contact.firstname, contact.lastname)
+    street = ", ".join(p.strip() for p in contact.address.splitlines() if p.strip())
+    town = " ".join(p for p in (contact.zip, contact.town) if p)
+    phone = contact.phone or contact.phone_mobile
+    parts = (name, contact.company, street, town, contact.country_code, f"tel. {phone}" if phone else "")
+    return ", ".join(p for p in parts if p)
+
+
+def without_contacts(bundle: OrderBundle) -> OrderBundle:
+    """An order for a Dolibarr backend that cannot hold contacts (``Capabilities.contacts`` False: SOAP). Its
+    addresses go where such a backend can put them: both on the order's and invoice's public note (``Invoice
+    address: ...`` / ``Delivery address: ...``, printed on the documents as the billing and shipping contacts
+    would be), and the invoice address as the thirdparty's own address fields (``thirdparty_address``; not for
+    the thirdparty all guests share). No contact is pushed, and no document names one."""
+    by_ref = {contact.ref_ext: (ps_id, contact) for ps_id, contact in bundle.contacts}
+    document = bundle.document
+    billing = by_ref.get(document.billing_contact.ref_ext) if document.billing_contact else None
+    shipping = by_ref.get(document.shipping_contact.ref_ext) if document.shipping_contact else None
+    lines: list[str] = []
+    if billing is not None:
+        lines.append(f"Invoice address: {address_text(billing[1])}")
+    if shipping is not None:
+        same = billing is not None and shipping[0] == billing[0]
+        lines.append(f"Delivery address: {'the invoice address' if same else address_text(shipping[1])}")
+    note = "\n".join(lines)
+
+    def moved(doc: DocumentPayload) -> DocumentPayload:
+        public = "\n".join(p for p in (doc.note_public, note) if p)
+        return dataclasses.replace(doc, billing_contact=None, shipping_contact=None, note_public=public)
+
+    thirdparty_address: tuple[str, ThirdpartyPayload] | None = None
+    if billing is not None and not bundle.thirdparty.ref_ext.endswith("-guest-shared"):
+        contact = billing[1]
+        thirdparty_address = (
+            billing[0],
+            dataclasses.replace(
+                bundle.thirdparty,
+                address=contact.address,
+                zip=contact.zip,
+                town=contact.town,
+                country_code=contact.country_code,
+                phone=contact.phone or contact.phone_mobile,
+            ),
+        )
+    return dataclasses.replace(
+        bundle,
+        contacts=(),
+        document=moved(document),
+        invoice=moved(bundle.invoice) if bundle.invoice is not None else None,
+        credit_notes=tuple(
+            dataclasses.replace(plan, document=moved(plan.document)) for plan in bundle.credit_notes
+        ),
+        thirdparty_address=thirdparty_address,
     )

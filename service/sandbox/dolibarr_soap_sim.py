@@ -1214,9 +1214,10 @@ class _Dolibarr:
         for raw in _lines(data.get("lines")):
             qty, subprice, vat = _dec(raw.get("qty")), _dec(raw.get("unitprice")), _dec(raw.get("vat_rate"))
             if recompute or not _empty_text(raw.get("total_net")):
+                # calcul_price_total: the TTC from the unrounded HT, the VAT what is left
                 net = (qty * subprice).quantize(_CENT, rounding=ROUND_HALF_UP)
-                tva = (net * vat / Decimal(100)).quantize(_CENT, rounding=ROUND_HALF_UP)
-                total = net + tva
+                total = (qty * subprice * (1 + vat / Decimal(100))).quantize(_CENT, rounding=ROUND_HALF_UP)
+                tva = total - net
             else:
                 net, tva, total = (
                     _dec(raw.get("total_net")),

@@ -230,6 +230,36 @@ async def test_thirdparty_create_get_update_and_lookups(
     assert store(sim).thirdparties[tid]["name"] == "ACME Corp", "deactivating keeps the other fields"
 
 
+async def test_an_update_without_address_keeps_the_address_an_order_wrote(client: DolibarrSoapClient) -> None:
+    """A customer's payload carries no address (PrestaShop keeps addresses apart); over SOAP an order writes its
+    invoice address on the thirdparty (no contacts): a later customer update leaves it there."""
+    tid = await client.create(customer(address="", zip="", town="", country_code="", phone=""), {})
+    await client.update(tid, customer(), {})  # the order's invoice address
+    await client.update(
+        tid, customer(name="ACME Corp", address="", zip="", town="", country_code="", phone=""), {}
+    )
+    got = await client.get("thirdparty", tid)
+    assert (got["ref"], got["address"], got["zip"], got["town"], got["country_code"]) == (
+        "ACME Corp",
+        "1 rue de la Paix",
+        "69001",
+        "Lyon",
+        "FR",
+    )
+
+
+async def test_text_above_the_bmp_is_left_out_for_a_utf8_connection(
+    client: DolibarrSoapClient, sim: RunningServer
+) -> None:
+    """dolibarr.charset = "utf8" (the default, as Dolibarr installs itself): over SOAP as over REST, a
+    4-byte character is left out of what is sent (the real server refuses it: "Incorrect string value")."""
+    pid = await client.create(tee(label="\U0001f381 Carte cadeau", ref="\U0001f381-CARTE-50"), {})
+    got = await client.get("product", pid)
+    assert (got["label"], got["ref"]) == ("Carte cadeau", "-CARTE-50")
+    found = await client.find_product_by_ref("\U0001f381-CARTE-50")
+    assert found is not None and found.id == pid
+
+
 async def test_product_create_get_update_delete(client: DolibarrSoapClient, sim: RunningServer) -> None:
     pid = await client.create(tee(), {})
     got = await client.get("product", pid)
@@ -320,6 +350,25 @@ async def test_order_with_lines_validate_and_invoice(client: DolibarrSoapClient,
     native = await client.create_invoice_from_order(oid)
     copied = await client.get("invoice", native)
     assert copied["ref_ext"] is None and len(copied["lines"]) == 3
+
+
+async def test_line_totals_are_dolibarrs_and_the_customer_ref_heads_the_public_note(
+    client: DolibarrSoapClient, sim: RunningServer
+) -> None:
+    """As calcul_price_total (the real 20.0.2: Commande::addline recomputes order lines, createInvoice stores the
+    totals it is sent): the TTC from the unrounded HT, so an 8-decimal unit price 2.00461894 at 20 % is 2.00 +
+    0.41 = 2.41 in the order and in its invoice alike. createOrder reads no ref_client (real: ref_client stays
+    NULL) and the invoice type has none: the customer ref heads the public note of both."""
+    ids = await seed(client)
+    line = LinePayload("Gift wrapping", Decimal(1), Decimal("2.00461894"), Decimal(20), service=True)
+    order = replace(order_payload(), lines=(line,), note_public="Invoice address: Jean Erp, Nantes")
+    oid = await client.create(order, ids)
+    iid = await client.create(replace(order, kind="invoice", ref_ext="ps-main-invoice-5"), ids)
+    for kind, doc_id in (("order", oid), ("invoice", iid)):
+        got = await client.get(kind, doc_id)  # type: ignore[arg-type]
+        assert (got["total_ht"], got["total_tva"], got["total_ttc"]) == ("2.0", "0.41", "2.41"), kind
+        assert got["note_public"] == "Customer ref: PS-ORDER-5\nInvoice address: Jean Erp, Nantes", kind
+    assert store(sim).orders[oid]["ref_client"] is None
 
 
 async def test_a_changed_draft_document_cannot_be_rewritten(client: DolibarrSoapClient) -> None:
@@ -1008,6 +1057,81 @@ async def test_the_engine_syncs_customers_over_soap_and_adopts_them_after_losing
         thirdparties = store(soap_server).thirdparties.values()
         assert len({tp["ref_ext"] for tp in thirdparties}) == len(thirdparties) == 12
         assert soap_server.app[OPERATIONS_KEY]["createThirdParty"] == 12
+    finally:
+        await soap_server.stop()
+        await shop_server.stop()
+
+
+async def test_orders_over_soap_land_without_contacts_and_a_second_pass_writes_nothing(
+    tmp_path: Path,
+) -> None:
+    """Orders into the SOAP simulator through the real wiring: no contact is asked of SOAP (Capabilities.contacts
+    is False), each invoiced order lands once with its lines and its invoice, its addresses on the public note
+    with the customer ref (SOAP stores no ref_client), the invoice address on the thirdparty; a second pass makes
+    no SOAP write."""
+    from service.app import wired
+    from service.sandbox import prestashop_sim
+    from service.sandbox.shop_generator import generate_shop
+    from service.settings import parse_settings
+
+    shop = generate_shop(5, categories=3, products=6, customers=4, orders=12, combination_share=0)
+    shop_server = await start_app(prestashop_sim.create_app(shop, key=prestashop_sim.DEFAULT_KEY))
+    soap_server = await start_app(create_app())
+    document: dict[str, Any] = {
+        "state_path": str(tmp_path / "s.sqlite3"),
+        "dolibarr": {
+            "url": soap_server.url,
+            "backend": "soap",
+            "api_key": DEFAULT_KEY,
+            "login": DEFAULT_LOGIN,
+            "password": DEFAULT_PASSWORD,
+            "timeout_s": 10,
+        },
+        "retry": {"attempts": 3, "base_delay_s": 0.01, "max_delay_s": 0.1},
+        "shops": [
+            {
+                "name": "main",
+                "url": shop_server.url,
+                "api_key": prestashop_sim.DEFAULT_KEY,
+                "timezone": shop.timezone,
+                "orders": {"guest_policy": "shared"},
+                "resources": {
+                    r: {"enabled": r in ("products", "customers", "orders")}
+                    for r in ("categories", "combinations", "stock", "images")
+                },
+            }
+        ],
+    }
+    writes = ("create", "update", "valid", "delete")
+    try:
+        async with wired(parse_settings(document, base_dir=tmp_path)) as w:
+            caps = await w.port.capabilities()
+            assert (caps.contacts, caps.credit_notes, caps.payments) == (False, False, False)
+            reports = await w.engine.run_many([("main", r) for r in ("products", "customers", "orders")])
+            assert [(r.resource, r.outcome) for r in reports] == [
+                ("products", "ok"),
+                ("customers", "ok"),
+                ("orders", "ok"),
+            ], [r.error for r in reports]
+            ops = soap_server.app[OPERATIONS_KEY]
+            before = sum(n for op, n in ops.items() if op.startswith(writes))
+            [again] = await w.engine.run_many([("main", "orders")])
+            assert again.outcome == "ok"
+            assert sum(n for op, n in ops.items() if op.startswith(writes)) == before
+        orders = list(store(soap_server).orders.values())
+        assert orders, "no order landed"
+        assert len({o["ref_ext"] for o in orders}) == len(orders)
+        ps_orders = shop.table("orders")
+        for order in orders:
+            oid = int(str(order["ref_ext"]).rsplit("-", 1)[1])
+            note = str(order.get("note_public") or "")
+            assert note.startswith(f"Customer ref: {ps_orders[oid]['reference']} / {oid}"), note
+            assert "Invoice address: " in note and "Delivery address: " in note, note
+            assert order["lines"], order["ref_ext"]
+        invoices = list(store(soap_server).invoices.values())
+        assert len({i["ref_ext"] for i in invoices}) == len(invoices) > 0
+        with_address = [t for t in store(soap_server).thirdparties.values() if t.get("town")]
+        assert with_address, "no invoice address reached a thirdparty"
     finally:
         await soap_server.stop()
         await shop_server.stop()
