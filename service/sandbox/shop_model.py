@@ -147,11 +147,11 @@ class Resource:
 
     @property
     def has_date_upd(self) -> bool:
-        return any(f.name == "date_upd" for f in self.fields)
+        return "date_upd" in self._by_name
 
     @property
     def has_date_add(self) -> bool:
-        return any(f.name == "date_add" for f in self.fields)
+        return "date_add" in self._by_name
 
     def assoc(self, name: str) -> Assoc | None:
         for a in self.associations:
@@ -1171,16 +1171,47 @@ _RESOURCE_DEFAULTS: dict[str, Record] = {
 }
 
 
+# (resource, languages) -> (the defaults of its plain fields, its fields whose default is a fresh dict)
+_TEMPLATES: dict[tuple[str, tuple[int, ...]], tuple[Record, tuple[tuple[str, Record], ...]]] = {}
+
+
+def _template(resource: str, langs: Sequence[int]) -> tuple[Record, tuple[tuple[str, Record], ...]]:
+    key = (resource, tuple(langs))
+    found = _TEMPLATES.get(key)
+    if found is None:
+        spec = RESOURCES[resource]
+        plain: Record = {f.name: _default_value(f, langs) for f in spec.fields}
+        plain.update(_RESOURCE_DEFAULTS.get(resource, {}))
+        mutable = tuple((k, v) for k, v in plain.items() if isinstance(v, dict))
+        found = _TEMPLATES[key] = (plain, mutable)
+    return found
+
+
+_COERCIONS: dict[str, dict[str, str]] = {}
+
+
+def _coercions(resource: str) -> dict[str, str]:
+    """Field name -> ``i18n`` (a dict by language) or ``dec`` (a Decimal) for the fields a write converts."""
+    found = _COERCIONS.get(resource)
+    if found is None:
+        found = _COERCIONS[resource] = {
+            f.name: "i18n" if f.i18n else "dec"
+            for f in RESOURCES[resource].fields
+            if f.i18n or f.kind in ("dec6", "dec3", "dec2")
+        }
+    return found
+
+
 def new_record(resource: str, langs: Sequence[int] = (1,), **values: Any) -> Record:
     """A record of ``resource`` with every field at its PrestaShop default, then ``values`` applied.
 
     Multilingual fields given as a plain string are set for every language of ``langs``.
     """
     spec = RESOURCES[resource]
-    rec: Record = {f.name: _default_value(f, langs) for f in spec.fields}
-    rec.update(
-        {k: (dict(v) if isinstance(v, dict) else v) for k, v in _RESOURCE_DEFAULTS.get(resource, {}).items()}
-    )
+    plain, mutable = _template(resource, langs)
+    rec: Record = dict(plain)
+    for k, v in mutable:  # every record gets its own (multilingual values are edited in place)
+        rec[k] = dict(v)
     for k, v in values.items():
         f = spec.field(k)
         if f is not None and f.i18n and isinstance(v, str):
@@ -1238,6 +1269,7 @@ class ShopIndex:
     histories_by_order: dict[int, list[int]] = field(default_factory=dict)
     carriers_by_order: dict[int, list[int]] = field(default_factory=dict)
     payments_by_reference: dict[str, list[int]] = field(default_factory=dict)
+    addresses_by_customer: dict[int, list[int]] = field(default_factory=dict)
 
 
 class ShopError(ValueError):
@@ -1269,6 +1301,7 @@ _INDEXED_FIELDS = frozenset(
         "reference",
         "order_reference",
         "id_attribute_group",
+        "id_customer",
     }
 )
 
@@ -1312,6 +1345,13 @@ class ShopData:
     _index_rev: int = -1
     _tax_cache: dict[tuple[int, int], tuple[Decimal, list[int]]] = field(default_factory=dict)
     _nb_cache: tuple[int, dict[int, int]] | None = None
+    # _invoice_payment_index: rows read, payments by invoice, (payment, order) pairs by order
+    _ip_index: tuple[int, dict[int, list[int]], dict[int, set[tuple[int, int]]]] = field(
+        default_factory=lambda: (0, {}, {})
+    )
+    # _next_number: (resource, key) -> (rows when last read, highest id read, highest number)
+    _numbers: dict[tuple[str, str], tuple[int, int, int | None]] = field(default_factory=dict)
+    _now_text: tuple[datetime | None, str] = (None, "")
 
     def __post_init__(self) -> None:
         self.rng.seed(self.seed * 7919 + 17)
@@ -1323,7 +1363,11 @@ class ShopData:
     # ------------------------------------------------------------------------------------------------------
     def now(self) -> str:
         """The clock as PrestaShop stores it: shop-local ``YYYY-MM-DD HH:MM:SS``."""
-        return fmt_datetime(self.clock)
+        clock, text = self._now_text
+        if clock != self.clock:
+            clock, text = self.clock, fmt_datetime(self.clock)
+            self._now_text = (clock, text)
+        return text
 
     def advance(self, seconds: float = 1.0) -> str:
         """Move the clock forward (or back, with a negative value) and return the new ``now()``."""
@@ -1395,6 +1439,7 @@ class ShopData:
             "order_payments": (idx.payments_by_reference, "order_reference"),
             "categories": (idx.children_by_category, "id_parent"),
             "product_option_values": (idx.values_by_group, "id_attribute_group"),
+            "addresses": (idx.addresses_by_customer, "id_customer"),
         }
         if resource in keyed:
             target, key = keyed[resource]
@@ -1594,6 +1639,8 @@ class ShopData:
                 add(idx.products_by_category, cid, pid)
         for pay_id in sorted(t["order_payments"]):
             add(idx.payments_by_reference, t["order_payments"][pay_id]["order_reference"], pay_id)
+        for aid in sorted(t["addresses"]):
+            add(idx.addresses_by_customer, t["addresses"][aid]["id_customer"], aid)
         self._index, self._index_rev = idx, self.revision
         return idx
 
@@ -1612,20 +1659,20 @@ class ShopData:
         return nxt
 
     def _coerce(self, resource: str, rec: Record, values: Mapping[str, Any]) -> None:
-        spec = RESOURCES[resource]
+        coercions = _coercions(resource)
         for k, v in values.items():
-            f = spec.field(k)
-            if f is not None and f.i18n:
+            how = coercions.get(k)
+            if how is None or (v is None and how == "dec"):
+                rec[k] = v
+            elif how == "i18n":
                 current = dict(rec.get(k) or {})
                 if isinstance(v, Mapping):
                     current.update({int(lk): str(lv) for lk, lv in v.items()})
                 else:
                     current = dict.fromkeys(self.all_lang_ids, str(v))
                 rec[k] = current
-            elif f is not None and f.kind in ("dec6", "dec3", "dec2") and v is not None:
-                rec[k] = dec(v)
             else:
-                rec[k] = v
+                rec[k] = dec(v)
 
     def add(self, resource: str, record: Mapping[str, Any] | None = None, /, **values: Any) -> int:
         """Insert a row (PrestaShop defaults for missing fields) and return its id.
@@ -2033,14 +2080,47 @@ class ShopData:
         """Sum of the payments linked to an invoice (``order_invoice_payment``),
         ``OrderInvoice::getTotalPaid``."""
         payments = self.tables["order_payments"]
+        by_invoice, _ = self._invoice_payment_index()
         return sum(
-            (
-                dec(payments[p]["amount"])
-                for inv, p, _ in self.invoice_payments
-                if inv == id_order_invoice and p in payments
-            ),
+            (dec(payments[p]["amount"]) for p in by_invoice.get(id_order_invoice, []) if p in payments),
             ZERO,
         )
+
+    def _invoice_payment_index(self) -> tuple[dict[int, list[int]], dict[int, set[tuple[int, int]]]]:
+        """``invoice_payments`` by invoice (payment ids, in order) and by order ((payment, order) pairs), brought
+        up to date with the rows appended since the last call (the list only grows; a shorter one is re-read)."""
+        seen, by_invoice, by_order = self._ip_index
+        rows = self.invoice_payments
+        if len(rows) < seen:
+            seen, by_invoice, by_order = 0, {}, {}
+        for inv, pay, oid in rows[seen:]:
+            by_invoice.setdefault(inv, []).append(pay)
+            by_order.setdefault(oid, set()).add((pay, oid))
+        self._ip_index = (len(rows), by_invoice, by_order)
+        return by_invoice, by_order
+
+    def _next_number(self, resource: str, key: str, start: int) -> int:
+        """``MAX(key) + 1`` over a table, at least ``start``. Rows added since the last call are read (ids only
+        grow, new rows come last); numbers handed out are noted by :meth:`_note_number`."""
+        table = self.tables[resource]
+        count, last_id, high = self._numbers.get((resource, key), (0, 0, None))
+        if len(table) < count:
+            count, last_id, high = 0, 0, None
+        fresh: list[int] = []
+        for rid in reversed(table):
+            if rid <= last_id:
+                break
+            fresh.append(int(table[rid][key]))
+        if fresh:
+            high = max(fresh if high is None else [*fresh, high])
+        if table:
+            last_id = max(last_id, next(reversed(table)))
+        self._numbers[(resource, key)] = (len(table), last_id, high)
+        return max((start - 1 if high is None else high) + 1, start)
+
+    def _note_number(self, resource: str, key: str, number: int) -> None:
+        count, last_id, high = self._numbers.get((resource, key), (0, 0, None))
+        self._numbers[(resource, key)] = (count, last_id, number if high is None else max(high, number))
 
     def _new_reference(self) -> str:
         """Order::generateReference: 9 random upper-case letters, shared by the orders of one cart."""
@@ -2096,11 +2176,7 @@ class ShopData:
 
     def _set_invoice(self, order: Record, use_existing_payment: bool) -> int:
         """Order::setInvoice: next invoice number, totals copied from the order, lines and carrier linked."""
-        number = max(
-            (int(i["number"]) for i in self.tables["order_invoices"].values()),
-            default=self._config_int("PS_INVOICE_START_NUMBER", 1) - 1,
-        )
-        number = max(number + 1, self._config_int("PS_INVOICE_START_NUMBER", 1))
+        number = self._next_number("order_invoices", "number", self._config_int("PS_INVOICE_START_NUMBER", 1))
         shop = self.tables["shops"].get(int(order["id_shop"]))
         inv_id = self.add(
             "order_invoices",
@@ -2127,7 +2203,7 @@ class ShopData:
         for ocid in idx.carriers_by_order.get(int(order["id"]), []):
             self.tables["order_carriers"][ocid]["id_order_invoice"] = inv_id
         if use_existing_payment:
-            linked = {(p, o) for inv, p, o in self.invoice_payments if o == order["id"]}
+            linked = set(self._invoice_payment_index()[1].get(int(order["id"]), ()))
             for pay in self.order_payments_for(str(order["reference"])):
                 if (pay["id"], order["id"]) not in linked:
                     self.invoice_payments.append((inv_id, int(pay["id"]), int(order["id"])))
@@ -2135,8 +2211,8 @@ class ShopData:
         return inv_id
 
     def _set_delivery_slip(self, order: Record) -> None:
-        number = max((int(o["delivery_number"]) for o in self.tables["orders"].values()), default=0)
-        number = max(number + 1, self._config_int("PS_DELIVERY_NUMBER", 1))
+        number = self._next_number("orders", "delivery_number", self._config_int("PS_DELIVERY_NUMBER", 1))
+        self._note_number("orders", "delivery_number", number)
         for inv_id in self.index().invoices_by_order.get(int(order["id"]), []):
             inv = self.tables["order_invoices"][inv_id]
             inv["delivery_number"] = number
@@ -2300,9 +2376,10 @@ class ShopData:
         return sid
 
     def _default_address(self, id_customer: int) -> int:
-        for aid in sorted(self.tables["addresses"]):
-            a = self.tables["addresses"][aid]
-            if a["id_customer"] == id_customer and not a["deleted"]:
+        addresses = self.tables["addresses"]
+        for aid in self.index().addresses_by_customer.get(id_customer, []):
+            a = addresses.get(aid)
+            if a is not None and a["id_customer"] == id_customer and not a["deleted"]:
                 return aid
         raise ShopError(f"customer {id_customer} has no address")
 
