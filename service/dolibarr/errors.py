@@ -15,6 +15,9 @@ Every rule was written against an answer captured from Dolibarr 20.0.2 (``shared
 - 500 ``Duplicate entry ... uk_..._ref`` / ``Duplicate value in a unique field`` / the HTML "technical error"
   page of a numbering race (even behind a lying ``Content-Encoding: gzip``) -> :class:`TransientError`.
 - ``DolibarrHasDetectedError`` HTML (database down) -> :class:`TransientError`, never echoing host or user.
+- 503 "Error when fetching user api_key :" (the key's user could not be read: the database went away while the
+  request started; api_access.class.php) -> :class:`TransientError`, whatever the method: the call never ran.
+  "... : More than 1 user with this apikey" -> :class:`ConfigError`.
 - 501 unknown route -> :class:`ConfigError` naming the route (module off or Dolibarr too old).
 - 503 stock movement of quantity 0 -> :class:`PermanentError` (the client never sends 0 anyway).
 - 409 "probably used", or a DELETE refused with ``ErrorRecordHasChildren`` -> :class:`ObjectInUse` (deactivate
@@ -303,6 +306,30 @@ def _db_down_error(a: Answer) -> SyncError:
     )
 
 
+_KEY_LOOKUP = re.compile(r"Error when fetching user api_key", re.IGNORECASE)
+
+
+def _key_lookup_failed(a: Answer) -> bool:
+    return a.status is not None and a.status >= 500 and bool(_KEY_LOOKUP.search(a.text[:4000]))
+
+
+def _key_lookup_error(a: Answer) -> SyncError:
+    if "more than 1 user" in a.text.lower():
+        return ConfigError(
+            "Dolibarr found more than one user with this API key: give the key's user a key of its own "
+            "(dolibarr.api_key)",
+            where=a.where,
+        )
+    # api_access.class.php could not read the key's user: its database went away (or was coming back) as the
+    # request started. The call itself never ran, so even a create is safe to send again.
+    return TransientError(
+        f"Dolibarr could not read the API key's user from its database ({a.sends} answered HTTP {a.status} "
+        "'Error when fetching user api_key'); nothing was done, check the database server behind Dolibarr",
+        where=a.where,
+        status=a.status,
+    )
+
+
 def _status(*codes: int) -> Callable[[Answer], bool]:
     return lambda a: a.status in codes
 
@@ -586,6 +613,11 @@ def _excerpt(a: Answer) -> str:
 RULES: tuple[Rule, ...] = (
     Rule("transport failure (timeout, reset, refused)", _is_transport, _transport),
     Rule("database down page (DolibarrHasDetectedError)", _db_down, _db_down_error),
+    Rule(
+        "503 the API key's user could not be read (database going away)",
+        _key_lookup_failed,
+        _key_lookup_error,
+    ),
     Rule("304 already in that state", _status(304), _already_there),
     Rule("401 bad or missing API key", _status(401), _unauthorized),
     Rule("403 injection filter HTML page", _injection, _injection_error),

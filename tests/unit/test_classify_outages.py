@@ -1,0 +1,50 @@
+"""Dolibarr answers seen on the real pair while its database was stopped and started mid-sync
+(tests/real/test_outages.py): an outage is never a record's refusal."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from service.dolibarr.errors import classify
+from service.errors import AmbiguousWrite, ConfigError, PermanentError, TransientError, Where
+
+
+def restler(status: int, message: str) -> bytes:
+    return json.dumps({"error": {"code": status, "message": message}}).encode()
+
+
+@pytest.mark.parametrize(
+    ("method", "route"),
+    [
+        ("POST", "/categories/6/objects/product/253"),
+        ("POST", "/products"),
+        ("PUT", "/products/12"),
+        ("GET", "/products/12"),
+    ],
+)
+@pytest.mark.parametrize(
+    "message",
+    [
+        "Service Unavailable: Error when fetching user api_key :",  # the database error text was empty
+        "Service Unavailable: Error when fetching user api_key :Lost connection to server during query",
+    ],
+)
+def test_the_key_lookup_failing_as_the_database_goes_away_is_transient_for_any_method(
+    method: str, route: str, message: str
+) -> None:
+    """Regression: a 503 'Error when fetching user api_key :' (api_access.class.php could not read the key's
+    user) was a PermanentError on writes: Dolibarr 'refused' a category link, filed in the failure queue with
+    the product's images waiting for it, while the call had never run."""
+    error = classify(method, 503, {}, restler(503, message), Where(), route=route)
+    assert isinstance(error, TransientError)
+    assert not isinstance(error, AmbiguousWrite | PermanentError)  # the call never ran: safe to send again
+    assert "api_key" in str(error) and "nothing was done" in str(error)
+
+
+def test_two_users_with_the_same_key_is_a_configuration_error() -> None:
+    body = restler(
+        503, "Service Unavailable: Error when fetching user api_key : More than 1 user with this apikey"
+    )
+    assert isinstance(classify("GET", 503, {}, body, Where(), route="/status"), ConfigError)
