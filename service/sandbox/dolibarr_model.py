@@ -46,6 +46,7 @@ from service.sandbox.dolibarr_table import (
     sql_datetime,
     yymm,
 )
+from service.sandbox.dolibarr_text import php_trim, product_ref_on_create, product_ref_on_update
 
 __all__ = ["PAYMENT_TERMS", "DolibarrData", "DolibarrError", "Obj"]
 
@@ -533,12 +534,30 @@ class DolibarrData(SalesMixin, DocumentsMixin):
     # ------------------------------------------------------------------------------------------------------
     # products and services
     # ------------------------------------------------------------------------------------------------------
-    def create_product(self, body: dict[str, Any]) -> int:
+    def create_product(self, body: dict[str, Any], *, via_api: bool = True) -> int:
+        """``POST /products``: the API's ``_checkValForAPI`` (``alphanohtml`` on the ref and every other scalar
+        but the notes and the description, when ``via_api``), then ``Product::create``, which stores the ref as
+        ``dol_sanitizeFileName(dol_string_nospecial(trim($ref)))`` (``O'Neil (50%) x`` -> ``O_Neil_(50%)_x``,
+        ``CAFÉ`` -> ``CAFE``). ``via_api=False``: a product made by Dolibarr itself (a variant's child)."""
         if body.get("ref") is None:
             raise DolibarrError(400, "ref field missing", "api_products.class.php:2088")
         if body.get("label") is None:
             raise DolibarrError(400, "label field missing", "api_products.class.php:2088")
-        ref = alphanohtml(str(body["ref"]))
+        ref = product_ref_on_create(alphanohtml(str(body["ref"])) if via_api else str(body["ref"]))
+        if not str(alphanohtml(str(body["label"]))).strip():
+            raise DolibarrError(
+                500,
+                "Error creating product",
+                "api_products.class.php:325",
+                extra="ErrorMandatoryParametersNotProvided",
+            )
+        if ref in ("", "0", "auto"):  # empty($this->ref): the ref would come from the numbering module (none)
+            raise DolibarrError(
+                500,
+                "Error creating product",
+                "api_products.class.php:325",
+                extra="ProductModuleNotSetupForAutoRef",
+            )
         if self.products.ids_by("ref", ref):
             raise DolibarrError(
                 500, "Error creating product", "api_products.class.php:325", extra="ErrorProductAlreadyExists"
@@ -610,7 +629,8 @@ class DolibarrData(SalesMixin, DocumentsMixin):
             elif k in p and k not in ("stock_reel", "stock_theorique", "stock_warehouse", "multiprices"):
                 fields[k] = alphanohtml(v) if isinstance(v, str) else v
         if "ref" in body and not creating:
-            ref = alphanohtml(str(body["ref"]))
+            # Product::update: dol_string_nospecial(trim($ref)) only (no unaccenting, no file name rules)
+            ref = product_ref_on_update(alphanohtml(str(body["ref"])))
             if ref.casefold() != str(p["ref"]).casefold() and self.products.ids_by("ref", ref):
                 raise DolibarrError(
                     500,
@@ -901,7 +921,7 @@ class DolibarrData(SalesMixin, DocumentsMixin):
             for v in self.attribute_values.ids_by("fk_product_attribute", str(aid))
         ]
 
-    def create_variant(self, parent_id: int, body: dict[str, Any]) -> int:
+    def create_variant(self, parent_id: int, body: dict[str, Any], *, fail: bool = False) -> int:
         """``POST /products/{id}/variants`` (ProductCombination::createProductCombination).
 
         Quirks of 20.0.2 kept here: the child copies the *parent's* ``ref_ext`` and the ``ref_ext`` sent lands
@@ -929,11 +949,81 @@ class DolibarrData(SalesMixin, DocumentsMixin):
         )
         price_impact = dec(body.get("price_impact"))
         weight_impact = dec(body.get("weight_impact"))
-        ref = alphanohtml(str(body.get("reference") or "")) or str(parent["ref"]) + "".join(
-            "_" + str(v["ref"]) for _, v in pairs
-        )
-        if self.products.ids_by("ref", ref):
-            raise DolibarrError(500, "Error creating new product variant", "api_products.class.php:1730")
+        if fail:
+            # createProductCombination() returned -1, rolled back: a write that lost to a parallel one
+            # (DolibarrSimOptions.variant_failure_rate), nothing stored
+            raise DolibarrError(500, "Error creating new product variant", "api_products.class.php:1838")
+        siblings = [
+            self.combinations[i] for i in self.combinations.ids_by("fk_product_parent", str(parent_id))
+        ]
+        existing = next((c for c in siblings if c["_features"] == fkey), None)
+        description = "".join(f"<br><strong>{a['label']}:</strong> {v['value']}" for a, v in pairs)
+        # $reference is a parameter of addVariant, not sanitized by the API; Product::create cleans the ref
+        forced = php_trim(str(body.get("reference") or ""))
+        adopted = self.products.first_by("ref", forced) if forced and forced != parent["ref"] else None
+        if adopted is not None:
+            # Product::fetch(0, $reference) found a product: it becomes the child as it is (its own ref_ext,
+            # label and price), given the attributes in its description and the weight impact, then saved
+            cid = int(adopted["id"])
+            weight = None
+            if adopted["weight"] is not None or weight_impact:
+                weight = sfloat(dec(adopted["weight"]) + weight_impact)
+            self.products.update_obj(
+                cid,
+                description=(str(adopted["description"] or "") + description).removeprefix("<br>"),
+                weight=weight,
+                date_modification=sql_datetime(self.now()),
+            )
+        else:
+            default = str(parent["ref"]) + "".join("_" + str(v["ref"]) for _, v in pairs)
+            stored = product_ref_on_create(forced if forced and forced != parent["ref"] else default)
+            old_child = _int(existing["fk_product_child"]) if existing is not None else 0
+            if self.products.ids_by("ref", stored) and old_child in self.products:
+                # ErrorProductAlreadyExists with an existing combination: it keeps its child (fetched as is)
+                cid = old_child
+                adopted = self.products[old_child]
+            else:
+                # ErrorProductAlreadyExists otherwise: the ref gets 1, 2, ... until Product::create accepts it
+                ref, n = stored, 1
+                while self.products.ids_by("ref", ref):
+                    ref, n = product_ref_on_create(f"{stored}{n}"), n + 1
+                cid = self._create_variant_child(parent, pairs, ref, price_impact, weight_impact, percent)
+                self.products.update_obj(
+                    cid, description=(str(parent["description"] or "") + description).removeprefix("<br>")
+                )
+        values = {
+            "fk_product_child": str(cid),
+            "variation_price": s8(price_impact),
+            "variation_price_percentage": "0",
+            "variation_weight": sfloat(weight_impact),
+            "variation_ref_ext": alphanohtml(body.get("ref_ext")) or "",
+        }
+        if existing is not None:
+            comb_id = int(existing["id"])
+            self.combinations.update_obj(comb_id, **values)
+        else:
+            comb_id = self.combinations.new_id()
+            comb = copy.deepcopy(shapes.COMBINATION)
+            comb.update(id=str(comb_id), fk_product_parent=str(parent_id), **values)
+            comb["attributes"] = []
+            comb["_features"] = fkey
+            self.combinations.add(comb_id, comb)
+        if (
+            adopted is not None
+        ):  # ProductCombination::update -> updateProperties(): the parent's price + impact
+            self.update_variant_properties(comb_id)
+        return cid
+
+    def _create_variant_child(
+        self,
+        parent: Obj,
+        pairs: list[tuple[Obj, Obj]],
+        ref: str,
+        price_impact: Decimal,
+        weight_impact: Decimal,
+        percent: bool,
+    ) -> int:
+        """The new child: a clone of the parent (its ``ref_ext`` and extrafields too) under ``ref``."""
         base_price = dec(parent["price"])
         price = base_price * (1 + price_impact / 100) if percent else base_price + price_impact
         tva = dec(parent["tva_tx"])
@@ -947,40 +1037,18 @@ class DolibarrData(SalesMixin, DocumentsMixin):
             "price_base_type": "HT",
             "tva_tx": str(tva),
         }
-        cid = self.create_product(child_body)
+        cid = self.create_product(child_body, via_api=False)
         weight = None
         if parent["weight"] is not None or weight_impact:
             weight = sfloat(dec(parent["weight"]) + weight_impact)
         self.products.update_obj(
             cid,
-            description=str(parent["description"] or "")
-            + "".join(f"<br><strong>{a['label']}:</strong> {v['value']}" for a, v in pairs),
             ref_ext=parent["ref_ext"],
             array_options=dict(parent.get("array_options") or {}),
             weight=weight,
             weight_units=parent["weight_units"],
             duration="0",
         )
-        siblings = [
-            self.combinations[i] for i in self.combinations.ids_by("fk_product_parent", str(parent_id))
-        ]
-        existing = next((c for c in siblings if c["_features"] == fkey), None)
-        values = {
-            "fk_product_child": str(cid),
-            "variation_price": s8(price_impact),
-            "variation_price_percentage": "0",
-            "variation_weight": sfloat(weight_impact),
-            "variation_ref_ext": alphanohtml(body.get("ref_ext")) or "",
-        }
-        if existing is not None:
-            self.combinations.update_obj(int(existing["id"]), **values)
-        else:
-            comb_id = self.combinations.new_id()
-            comb = copy.deepcopy(shapes.COMBINATION)
-            comb.update(id=str(comb_id), fk_product_parent=str(parent_id), **values)
-            comb["attributes"] = []
-            comb["_features"] = fkey
-            self.combinations.add(comb_id, comb)
         return cid
 
     def update_variant(self, comb_id: int, body: dict[str, Any]) -> int:
@@ -1087,8 +1155,11 @@ class DolibarrData(SalesMixin, DocumentsMixin):
         price: Decimal = Decimal(0),
         mtype: int | None = None,
         origin: tuple[str, int] | None = None,
+        kept: bool = True,
     ) -> int:
-        """One llx_stock_mouvement row and the stock / PMP it changes (MouvementStock::_create)."""
+        """One llx_stock_mouvement row and the stock / PMP it changes (MouvementStock::_create). ``kept=False``:
+        the movement is checked and numbered as usual but nothing is stored (what the live server answered 200
+        to under parallel writes: ``DolibarrSimOptions.lost_movement_rate``)."""
         if qty == 0:
             raise DolibarrError(
                 503,
@@ -1113,6 +1184,8 @@ class DolibarrData(SalesMixin, DocumentsMixin):
             raise DolibarrError(
                 503, "Error when create stock movement : ", "api_stockmovements.class.php:205"
             )
+        if not kept:
+            return self.stock_movements.new_id()
         rows = self.stock.setdefault(product_id, {})
         row = rows.get(warehouse_id)
         if row is None:

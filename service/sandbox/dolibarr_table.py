@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import html
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
+
+from service.sandbox.dolibarr_text import sanitize_alphanohtml
 
 Obj = dict[str, Any]
 
@@ -218,20 +219,12 @@ def as_ts(v: Any) -> int | None:
 # ----------------------------------------------------------------------------------------------------------
 # sanitizeVal()
 # ----------------------------------------------------------------------------------------------------------
-_TAG = re.compile(r"<[^<>]*>")
-
-
 def alphanohtml(v: Any) -> Any:
     """``sanitizeVal($v, 'alphanohtml')``: what the REST layer applies to every field that is not a note or
-    a description (labels, names, every ``array_options`` value): tags removed, entities decoded, trimmed."""
-    if not isinstance(v, str):
-        return v
-    out = v
-    prev = None
-    while prev != out:
-        prev = out
-        out = _TAG.sub("", out)
-    return html.unescape(out).strip()
+    a description (labels, names, refs, every ``array_options`` value): tags removed, entities decoded, doubled
+    spaces folded, double quotes and ``../`` removed, ``\\x`` turned into ``/x``, trimmed
+    (``dolibarr_text.sanitize_alphanohtml``)."""
+    return sanitize_alphanohtml(v)
 
 
 _RESTRICT_DROP = re.compile(

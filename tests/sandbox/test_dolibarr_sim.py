@@ -329,25 +329,25 @@ def test_sqlfilters_parser_follows_dolibarr() -> None:
 
 
 async def test_sqlfilters_over_http_with_hostile_values(doli: Client) -> None:
-    for ref in ("O'Brien", "50%OFF", "A_B", "AXB", "plain"):
-        await _product(doli, ref)
-    await _product(doli, "O''Brien")
+    # labels keep a single quote (alphanohtml drops only the double one); refs would not (O'Brien -> O_Brien)
+    for label in ("O'Brien", "50%OFF", "A_B", "AXB", "plain", "O''Brien"):
+        await _product(doli, f"REF-{len(doli.data.products) + 1}", label=label)
 
-    async def refs(filters: str) -> list[str]:
+    async def labels(filters: str) -> list[str]:
         status, body = await doli.call("GET", "/products?sqlfilters=" + quote(filters, safe=""))
         assert status == 200, body
-        return sorted(p["ref"] for p in body)
+        return sorted(p["label"] for p in body)
 
-    assert await refs("(t.ref:=:'O''Brien')") == ["O''Brien"]
-    assert await refs("(t.ref:=:'o''brien')") == ["O''Brien"]  # case-insensitive collation
-    assert await refs("(t.ref:like:'50%')") == ["50%OFF"]
-    assert await refs("(t.ref:like:'A_B')") == ["AXB", "A_B"]  # _ is a wildcard, never escaped
-    assert await refs("(t.ref:like:'A\\_B')") == ["A_B"]
-    assert await refs("(t.ref:in:'plain','AXB')") == ["AXB", "plain"]
-    assert await refs("(t.ref:=:'plain') or (t.ref:=:'AXB') and (t.ref:=:'nothing')") == ["plain"]
-    assert await refs("(t.ref:notlike:'%a%') and (t.ref:!=:'50%OFF')") == ["O''Brien", "O'Brien"]
-    assert await refs("(t.barcode:is:NULL) and (t.ref:like:'plain')") == ["plain"]
-    assert await refs("(t.ref:like:'x'') or (t.ref:like:''%')") == []
+    assert await labels("(t.label:=:'O''Brien')") == ["O''Brien"]
+    assert await labels("(t.label:=:'o''brien')") == ["O''Brien"]  # case-insensitive collation
+    assert await labels("(t.label:like:'50%')") == ["50%OFF"]
+    assert await labels("(t.label:like:'A_B')") == ["AXB", "A_B"]  # _ is a wildcard, never escaped
+    assert await labels("(t.label:like:'A\\_B')") == ["A_B"]
+    assert await labels("(t.label:in:'plain','AXB')") == ["AXB", "plain"]
+    assert await labels("(t.label:=:'plain') or (t.label:=:'AXB') and (t.label:=:'nothing')") == ["plain"]
+    assert await labels("(t.label:notlike:'%a%') and (t.label:!=:'50%OFF')") == ["O''Brien", "O'Brien"]
+    assert await labels("(t.barcode:is:NULL) and (t.label:like:'plain')") == ["plain"]
+    assert await labels("(t.label:like:'x'') or (t.label:like:''%')") == []
     status, body = await doli.call("GET", "/products?sqlfilters=" + quote("(t.ref:=:'a(b)')"))
     assert status == 400 and "Bad syntax of the search string" in body["error"]["message"]
     status, body = await doli.call("GET", "/products?sqlfilters=(t.nosuchcolumn:=:1)")
@@ -359,8 +359,8 @@ async def test_sqlfilters_over_http_with_hostile_values(doli: Client) -> None:
         "Bad syntax of the search string: (t.ref:xx:'a')"
     )
     # sorting and paging
-    listed = await doli.ok("GET", "/products?sortfield=t.ref&sortorder=DESC&limit=2&page=1")
-    assert [p["ref"] for p in listed] == ["O''Brien", "AXB"]
+    listed = await doli.ok("GET", "/products?sortfield=t.label&sortorder=DESC&limit=2&page=1")
+    assert [p["label"] for p in listed] == ["O''Brien", "AXB"]
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -436,7 +436,8 @@ async def test_variants_copy_parent_ref_ext_and_duplicates_make_new_children(dol
     got = await doli.ok("GET", f"/products/{child}")
     assert got["ref"] == "TS-S" and got["ref_ext"] == "ps-product-9"  # the parent's ref_ext
     assert got["price"] == "22.50000000" and got["label"] == "TS Small"
-    assert got["description"].endswith("<br><strong>Size:</strong> Small")
+    # the parent has no description: the first attribute comes without a <br> (createProductCombination)
+    assert got["description"] == "<strong>Size:</strong> Small"
     [comb] = await doli.ok("GET", f"/products/{parent}/variants")
     assert comb["variation_ref_ext"] == "ps-combination-11" and comb["fk_product_child"] == str(child)
     assert len(doli.data.find("products", ref_ext="ps-product-9")) == 2
@@ -911,3 +912,81 @@ async def test_a_utf8_connection_refuses_what_lies_above_the_bmp_and_stores_noth
     async for c in _client():  # utf8mb4 (the default of the simulator): stored as sent
         pid = await _product(c, "GIFT-4", label="🎁 Carte cadeau")
         assert c.data.products[pid]["label"] == "🎁 Carte cadeau"
+
+
+# ---------------------------------------------------------------------------------------------------------
+# what the client now relies on: refs as Product::create stores them, currencies, PUT statut -1, and the two
+# answers of the live server under parallel writes
+# ---------------------------------------------------------------------------------------------------------
+async def test_a_product_ref_is_stored_as_product_create_and_update_clean_it(doli: Client) -> None:
+    """The API's alphanohtml then ``Product::create``'s dol_sanitizeFileName(dol_string_nospecial(trim(ref)));
+    ``Product::update`` applies dol_string_nospecial only (no unaccenting)."""
+    pid = await _product(doli, "O'Neil (50%) x", label='Le "grand" modèle')
+    got = await doli.ok("GET", f"/products/{pid}")
+    assert (got["ref"], got["label"]) == (
+        "O_Neil_(50%)_x",
+        "Le grand modèle",
+    )  # quotes dropped by alphanohtml
+    assert (await doli.ok("GET", "/products/ref/O_Neil_(50%25)_x"))["id"] == str(pid)
+    for sent, stored in (
+        ("CAFÉ", "CAFE"),
+        ('POT-12"-CERAM', "POT-12-CERAM"),
+        ("a--b", "a_b"),
+        ("v1..2", "v12"),
+    ):
+        pid = await _product(doli, sent)
+        assert doli.data.products[pid]["ref"] == stored, sent
+    # the same ref once cleaned is taken
+    status, body = await doli.call("POST", "/products", {"ref": "CAFÉ", "label": "Again"})
+    assert (status, body["error"]["0"]) == (500, "ErrorProductAlreadyExists")
+    # nothing left of the ref: Product::create asks the numbering module, which has no automatic ref
+    status, body = await doli.call("POST", "/products", {"ref": '""', "label": "No ref"})
+    assert (status, body["error"]["0"]) == (500, "ProductModuleNotSetupForAutoRef")
+    status, body = await doli.call("POST", "/products", {"ref": "NOLABEL", "label": "<b></b>"})
+    assert (status, body["error"]["0"]) == (500, "ErrorMandatoryParametersNotProvided")
+    # an update: spaces and quotes become "_", accents and double dashes stay
+    got = await doli.ok("PUT", f"/products/{pid}", {"ref": "CAFÉ d'or--1"})
+    assert got["ref"] == "CAFÉ_d_or--1"
+    # a variant's child is made by Product::create too: its ref (parent ref + value ref, or the reference
+    # given, which the API does not sanitize) is cleaned the same way
+    parent = await _product(doli, "TEE")
+    attr = int(await doli.ok("POST", "/products/attributes", {"ref": "SIZE", "label": "Size"}))
+    value = int(await doli.ok("POST", f"/products/attributes/{attr}/values", {"ref": "X L", "value": "XL"}))
+    body = {
+        "weight_impact": 0,
+        "price_impact": 0,
+        "price_impact_is_percent": False,
+        "features": {attr: value},
+    }
+    child = int(await doli.ok("POST", f"/products/{parent}/variants", body))
+    assert doli.data.products[child]["ref"] == "TEE_X_L"
+    other = await _product(doli, "TOP")
+    child = int(await doli.ok("POST", f"/products/{other}/variants", {**body, "reference": "TOP 'XL'"}))
+    assert doli.data.products[child]["ref"] == "TOP__XL_"
+
+
+async def test_a_variant_whose_ref_is_taken_adopts_that_product_or_gets_a_numbered_ref(doli: Client) -> None:
+    """createProductCombination: a ``reference`` that an existing product holds (Product::fetch by ref) makes
+    that product the child, as it is; a ref taken only once cleaned by Product::create gets 1, 2, ...; a feature
+    set that has a combination keeps its child when the default ref is taken."""
+    parent = await _product(doli, "SHIRT", price=10, weight=1)
+    attr = int(await doli.ok("POST", "/products/attributes", {"ref": "SIZE", "label": "Size"}))
+    s = int(await doli.ok("POST", f"/products/attributes/{attr}/values", {"ref": "S", "value": "Small"}))
+    m = int(await doli.ok("POST", f"/products/attributes/{attr}/values", {"ref": "M", "value": "Medium"}))
+    body = {"weight_impact": 0.5, "price_impact": 2, "price_impact_is_percent": False, "features": {attr: s}}
+    by_hand = await _product(doli, "SHIRT-S", label="Made by hand", price=99, ref_ext="someone-else")
+    child = int(await doli.ok("POST", f"/products/{parent}/variants", {**body, "reference": "SHIRT-S"}))
+    assert child == by_hand, "the product holding the ref became the child"
+    got = doli.data.products[by_hand]
+    assert (got["label"], got["ref_ext"], got["price"]) == ("Made by hand", "someone-else", "12.00000000")
+    assert got["description"] == "<strong>Size:</strong> Small" and got["weight"] == "1.5"
+
+    await _product(doli, "SHIRT_M")  # what "SHIRT M" becomes once cleaned
+    body_m = {**body, "features": {attr: m}, "reference": "SHIRT M"}
+    child_m = int(await doli.ok("POST", f"/products/{parent}/variants", body_m))
+    assert doli.data.products[child_m]["ref"] == "SHIRT_M1"
+
+    # the same features again with the default ref (SHIRT_M, taken): the combination keeps its child
+    products = len(doli.data.products)
+    again = int(await doli.ok("POST", f"/products/{parent}/variants", {**body_m, "reference": ""}))
+    assert again == child_m and len(doli.data.products) == products
