@@ -26,7 +26,7 @@ trailing spaces, a number compared with a string converts the string to a number
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
@@ -216,6 +216,49 @@ def _column(columns: Columns, name: str) -> tuple[ColType, Getter] | None:
         return columns[name]
     if "." not in name:
         return columns.get("t." + name)
+    return None
+
+
+def equalities(node: Node | None) -> list[Criterion]:
+    """The criteria every matching row satisfies: ``=`` with a quoted value, joined to the filter by AND only
+    (``(t.ref_ext:=:'x') and (t.entity:=:1)`` gives the first; anything under an OR gives nothing)."""
+    if node is None:
+        return []
+    if isinstance(node, Criterion):
+        return [node] if node.op == "=" and node.quoted and isinstance(node.value, str) else []
+    op, left, right = node
+    return equalities(left) + equalities(right) if op == "and" else []
+
+
+def index_candidates(
+    node: Node | None, columns: Columns, lookups: Mapping[str, Callable[[str], Iterable[int]]]
+) -> set[int] | None:
+    """Ids of the rows that may match ``node``, from the smallest index answer among its equalities on string
+    columns that ``lookups`` (``t.<column>`` -> ids whose value equals the argument, compared as the
+    collation does: case and trailing spaces ignored) can answer; None when none can (read every row). The rows
+    still go through :func:`matches`: an index only narrows what is read. An empty value is never looked up
+    (indexes leave empty values out)."""
+    best: set[int] | None = None
+    for criterion in equalities(node):
+        name = _column_name(columns, criterion.field)
+        if name is None or name not in lookups or columns[name][0] != "str":
+            continue
+        lookup = lookups[name]
+        if _norm(str(criterion.value)) == "":
+            continue
+        ids = set(lookup(str(criterion.value)))
+        if best is None or len(ids) < len(best):
+            best = ids
+    return best
+
+
+def _column_name(columns: Columns, name: str) -> str | None:
+    """The key of ``columns`` that ``name`` designates (what :func:`_column` reads)."""
+    name = name.lower()
+    if name in columns:
+        return name
+    if "." not in name and "t." + name in columns:
+        return "t." + name
     return None
 
 
