@@ -162,6 +162,13 @@ def columns_for(data: DolibarrData, kind: str) -> Columns:
             "t.statut": ("int", _key("statut")),
             "t.fk_parent": ("int", _key("fk_parent")),
         }
+    elif kind == "currencies":
+        cols = {
+            "t.code": ("str", _key("code")),
+            "t.name": ("str", _key("name")),
+            "t.date_create": ("date", _ts_getter("date_create")),
+            "t.fk_user": ("int", _key("fk_user")),
+        }
     elif kind == "bank_accounts":
         cols = {
             "t.ref": ("str", _key("ref")),

@@ -117,16 +117,28 @@ class SalesMixin:
         self.links: dict[int, tuple[str, int, str, int]] = {}
         self._links_by: dict[tuple[str, int], list[int]] = {}
         self.invoice_payments: dict[int, list[int]] = {}  # invoice id -> payment ids
+        # llx_multicurrency: the currencies a document may be in (module Multicurrency), each with its rates
+        self.currencies = Table("multicurrency", ("code",))
+        self.ensure_main_currency()
 
     # ------------------------------------------------------------------------------------------------------
     # shared document helpers
     # ------------------------------------------------------------------------------------------------------
-    def _currency(self, body: dict[str, Any]) -> tuple[str, Decimal]:
-        code = body.get("multicurrency_code")
-        if not self.multicurrency_enabled or not code or code == self.main_currency:
-            return self.main_currency, Decimal(1)
-        tx = dec(body.get("multicurrency_tx"), "1")
-        return str(code), tx if tx > 0 else Decimal(1)
+    def _currency(self, body: dict[str, Any]) -> tuple[str, Decimal, int]:
+        """(code, rate, fk_multicurrency) of a new document, as ``Commande::create`` / ``Facture::create`` set
+        them: a currency that is not in the list (``MultiCurrency::getIdFromCode`` 0) silently becomes the main
+        currency at rate 1 (the line prices, sent in the main currency, are then all there is); no rate sent
+        takes the currency's latest."""
+        code = str(alphanohtml(body.get("multicurrency_code")) or "")
+        if not self.multicurrency_enabled or not code:
+            return self.main_currency, Decimal(1), 0
+        fk = self.currency_id(code)
+        if not fk:
+            return self.main_currency, Decimal(1), 0
+        tx = dec(body.get("multicurrency_tx"), "0")
+        if tx <= 0:  # empty($this->multicurrency_tx): getIdAndTxFromCode
+            tx = self.currency_rate(fk) or Decimal(1)
+        return code, tx, fk
 
     def _terms(self, doc: Obj, cond: Any, mode: Any) -> None:
         if cond is not None:
@@ -311,7 +323,7 @@ class SalesMixin:
             )
         oid = self.orders.new_id()
         now = self.now()
-        code, tx = self._currency(body)
+        code, tx, fk_currency = self._currency(body)
         date = day_start(as_ts(body["date"]) or now)
         o = copy.deepcopy(shapes.ORDER)
         o.update(
@@ -325,6 +337,7 @@ class SalesMixin:
             cond_reglement_code=None,
             cond_reglement_doc=None,
             mode_reglement_code=None,
+            fk_multicurrency=str(fk_currency),
             multicurrency_code=code,
             multicurrency_tx=s8(tx),
             note_public=restricthtml(body.get("note_public")) or "",
@@ -409,6 +422,10 @@ class SalesMixin:
                 opts = dict(o.get("array_options") or {})
                 opts.update(self.clean_array_options("commande", v))
                 fields[k] = opts
+            elif k == "statut":
+                # Commande::update writes fk_statut=$this->statut as given, without a trigger: {"statut": -1}
+                # is how a client cancels an order in 20.0.2 (no cancel route). "status" is not written
+                fields["statut"] = fields["status"] = str(int(dec(alphanohtml(v), "0")))
         self.orders.update_obj(oid, **fields)
         self._terms(o, body.get("cond_reglement_id"), body.get("mode_reglement_id"))
         return self.order_out(oid, "update")
@@ -578,7 +595,7 @@ class SalesMixin:
             )
         iid = self.invoices.new_id()
         now = self.now()
-        code, tx = self._currency(body)
+        code, tx, fk_currency = self._currency(body)
         date = day_start(as_ts(body.get("date")) or now)
         inv = copy.deepcopy(shapes.INVOICE)
         inv.update(
@@ -592,6 +609,7 @@ class SalesMixin:
             cond_reglement_code=None,
             cond_reglement_doc=None,
             mode_reglement_code=None,
+            fk_multicurrency=str(fk_currency),
             multicurrency_code=code,
             multicurrency_tx=s8(tx),
             note_public=restricthtml(body.get("note_public")) or None,
@@ -618,9 +636,21 @@ class SalesMixin:
         self._terms(inv, body.get("cond_reglement_id"), body.get("mode_reglement_id"))
         self._due_date(inv)
         self.invoices.add(iid, inv)
+        self._link_objects(iid, body.get("linked_objects"))
         self._add_lines("facture", inv, body.get("lines"))
         self._recompute(inv)
         return iid
+
+    def _link_objects(self, iid: int, linked: Any) -> None:
+        """``Facture::create``: each ``linked_objects`` entry (``{"commande": 12}`` or ``{"commande": [12, 13]}``)
+        becomes an element_element row from that object to the invoice (``add_object_linked``, no check that the
+        object exists), so both ``linkedObjectsIds`` show it."""
+        if not isinstance(linked, dict):
+            return
+        for origin, ids in linked.items():
+            for oid in ids if isinstance(ids, list) else [ids]:
+                if str(oid).strip().isdigit() and int(oid) > 0:
+                    self._link(str(alphanohtml(origin)), int(oid), "facture", iid)
 
     def _due_date(self, inv: Obj) -> None:
         cond = inv.get("cond_reglement_id")
@@ -633,22 +663,84 @@ class SalesMixin:
             raise _err(404, "Invoice not found", source)
         return inv
 
-    def multicurrencies(self) -> list[Obj]:
-        """``GET /multicurrencies`` (module Multicurrency on): Dolibarr's main currency at rate 1, and the
-        currencies documents were created in, at their latest rate."""
-        rates: dict[str, Decimal] = {self.main_currency: Decimal(1)}
-        for doc in (*self.orders.values(), *self.invoices.values()):
-            rates[str(doc["multicurrency_code"])] = dec(doc["multicurrency_tx"], "1")
-        return [
+    # ------------------------------------------------------------------------------------------------------
+    # currencies (llx_multicurrency, llx_multicurrency_rate)
+    # ------------------------------------------------------------------------------------------------------
+    def ensure_main_currency(self) -> None:
+        """The main currency is in the list, as the module's activation puts it there (the live server lists
+        ``EUR`` "Euros (€)" at rate 1); a seeded row of another main currency goes."""
+        for cid in [i for i, c in self.currencies.items() if c.get("_seeded")]:
+            if str(self.currencies[cid]["code"]) != self.main_currency:
+                self.currencies.remove(cid)
+        if not self.currency_id(self.main_currency):
+            name = "Euros (€)" if self.main_currency == "EUR" else self.main_currency
+            cid = self.add_currency(self.main_currency, name, Decimal(1))
+            self.currencies[cid]["_seeded"] = True
+
+    def add_currency(self, code: str, name: str, rate: Decimal | None = None) -> int:
+        """``MultiCurrency::create`` (+ ``addRate`` when a rate > 0 is given): a code already in the list
+        (compared as the database collation does) is refused with ``multicurrency_code_already_added``."""
+        if self.currencies.ids_by("code", code):
+            raise _err(
+                500,
+                "Error creating currency",
+                "api_multicurrencies.class.php:229",
+                extra="",
+                more=("multicurrency_code_already_added",),
+            )
+        cid = self.currencies.new_id()
+        self.currencies.add(
+            cid,
             {
-                "id": str(n),
+                "id": str(cid),
                 "code": code,
-                "name": code,
+                "name": name,
                 "entity": "1",
-                "rate": {"id": str(n), "rate": sfloat(rate), "fk_multicurrency": str(n)},
-            }
-            for n, (code, rate) in enumerate(sorted(rates.items()), start=1)
-        ]
+                "date_create": self.now(),
+                "fk_user": "1",
+                "_rates": [],
+            },
+        )
+        if rate is not None and rate > 0:
+            self.add_currency_rate(cid, rate)
+        return cid
+
+    def add_currency_rate(self, cid: int, rate: Decimal) -> Obj:
+        rates: list[Obj] = self.currencies[cid]["_rates"]
+        row = {
+            "id": str(self.next_counter("multicurrency_rate")),
+            "rate": sfloat(rate),
+            "date_sync": self.now(),
+        }
+        rates.append(row)
+        return row
+
+    def currency_id(self, code: str) -> int:
+        """``MultiCurrency::getIdFromCode``: 0 for a code that is not in the list."""
+        ids = self.currencies.ids_by("code", code)
+        return ids[0] if ids else 0
+
+    def _latest_rate(self, cid: int) -> Obj | None:
+        """``getRate``: the rate with the highest ``date_sync`` (the last added among equals)."""
+        rates: list[Obj] = self.currencies[cid]["_rates"] if cid in self.currencies else []
+        return max(reversed(rates), key=lambda r: r["date_sync"]) if rates else None
+
+    def currency_rate(self, cid: int) -> Decimal | None:
+        latest = self._latest_rate(cid)
+        return dec(latest["rate"]) if latest else None
+
+    def currency_out(self, cid: int) -> Obj:
+        """A currency as the API answers it (``_cleanObjectDatas`` keeps id, name, code and the latest rate's
+        id, rate and date_sync: live 20.0.2)."""
+        c = self.currencies.get(cid)
+        if c is None:
+            raise _err(404, "Currency not found", "api_multicurrencies.class.php:123")
+        latest = self._latest_rate(cid)
+        return {"id": c["id"], "name": c["name"], "code": c["code"], "rate": dict(latest) if latest else None}
+
+    def multicurrencies(self) -> list[Obj]:
+        """``GET /multicurrencies`` (module Multicurrency on): every currency of the list, by id."""
+        return [self.currency_out(cid) for cid in sorted(self.currencies)]
 
     def _mc(self, iid: int) -> bool:
         inv = self.invoice(iid)

@@ -33,7 +33,7 @@ from service.sandbox import dolibarr_database as database
 from service.sandbox import dolibarr_sqlfilters as sqlf
 from service.sandbox import faults
 from service.sandbox.dolibarr_model import DolibarrData
-from service.sandbox.dolibarr_table import DolibarrError, Obj, PhpObject, dec, sql_datetime, utc
+from service.sandbox.dolibarr_table import DolibarrError, Obj, PhpObject, alphanohtml, dec, sql_datetime, utc
 
 DEFAULT_KEY = "ps2doli-sandbox-dolibarr-key"
 BASE = "/api/index.php"
@@ -51,6 +51,8 @@ class DolibarrSimOptions:
     multicurrency_enabled: bool = False
     # the key is not an admin's: GET /setup/modules answers 403 (a client falls back to probing routes)
     modules_admin_only: bool = False
+    # the key's user has the right "multicurrency currency write": POST /multicurrencies (else 403)
+    multicurrency_write: bool = True
     # $dolibarr_main_db_character_set: "utf8" (3 bytes, as the installer leaves it) refuses emoji (500)
     connection_charset: str = "utf8mb4"
     # above this many writes in flight on POST /products, /orders, /stockmovements, a write deadlocks with
@@ -260,6 +262,7 @@ class DolibarrSim:
             if options.deadlock_above > 0
             else None
         )
+
         self.routes: list[tuple[str, re.Pattern[str], Handler]] = []
         self._build_routes()
 
@@ -391,6 +394,7 @@ class DolibarrSim:
         what: str,
         not_found: str | None = None,
         default_sort: str = "t.rowid",
+        syntax_status: int = 400,
     ) -> Any:
         columns = self.data.columns(kind)
         filters = ctx.query.get("sqlfilters", "")
@@ -406,7 +410,9 @@ class DolibarrSim:
                 rows, columns, ctx.query.get("sortfield") or default_sort, ctx.query.get("sortorder") or "ASC"
             )
         except sqlf.FilterSyntaxError as e:
-            raise DolibarrError(400, f"Error when validating parameter sqlfilters -> {e}", source) from None
+            raise DolibarrError(
+                syntax_status, f"Error when validating parameter sqlfilters -> {e}", source
+            ) from None
         except sqlf.SqlError as e:
             raise DolibarrError(503, f"Error when retrieve {what} list : {e}", source) from None
         limit = ctx.int_param("limit", 100)
@@ -927,18 +933,52 @@ class DolibarrSim:
                 price=dec(ctx.body.get("price"), "0"),
             )
 
+        # api_multicurrencies: a module that is off grants no rights, so its API file loads and answers 403
+        # (live 20.0.2); the rights are checked after the mandatory fields on a create, after the fetch on a get
+        def mc_denied(message: str, source: str, *, write: bool = False) -> None:
+            if not d.multicurrency_enabled or (write and not self.opts.multicurrency_write):
+                raise DolibarrError(403, message, f"api_multicurrencies.class.php:{source}")
+
         async def mc_list(ctx: Ctx) -> Any:
-            # api_multicurrencies: the currencies and their latest rate; a module that is off grants no rights,
-            # so its API file loads and answers 403 (live 20.0.2)
-            if not d.multicurrency_enabled:
-                raise DolibarrError(
-                    403, "Insufficient rights to read currency", "api_multicurrencies.class.php:61"
-                )
-            rows = d.multicurrencies()
-            limit = ctx.int_param("limit", 100)
-            return rows[:limit] if limit > 0 else rows
+            mc_denied("Insufficient rights to read currency", "61")
+            rows = [dict(c) for c in d.currencies.values()]
+            out = self.list_rows(
+                ctx,
+                "currencies",
+                rows,
+                source="api_multicurrencies.class.php:103",
+                what="currencies",
+                syntax_status=503,
+            )
+            return [d.currency_out(int(c["id"])) for c in out] if isinstance(out, list) else out
+
+        async def mc_get(ctx: Ctx, id: str) -> Any:
+            out = d.currency_out(int(id))
+            mc_denied("Insufficient rights to read currency", "127")
+            return out
+
+        async def mc_by_code(ctx: Ctx, code: str) -> Any:
+            cid = d.currency_id(code)
+            if not cid:
+                raise DolibarrError(404, "Currency not found", "api_multicurrencies.class.php:148")
+            mc_denied("Insufficient rights to read currency", "152")
+            return d.currency_out(cid)
+
+        async def mc_create(ctx: Ctx) -> Any:
+            for f, line in (("code", 205), ("name", 208)):
+                if ctx.body.get(f) is None:  # !isset()
+                    raise DolibarrError(400, f"{f} field missing", f"api_multicurrencies.class.php:{line}")
+            mc_denied("Insufficient rights to create currency", "212", write=True)
+            cid = d.add_currency(str(alphanohtml(ctx.body["code"])), str(alphanohtml(ctx.body["name"])))
+            rate = dec(ctx.body.get("rate"), "0")
+            if rate > 0:  # isset($request_data['rate']) && $request_data['rate'] > 0: addRate()
+                d.add_currency_rate(cid, rate)
+            return cid
 
         r("GET", "multicurrencies", mc_list)
+        r("POST", "multicurrencies", mc_create)
+        r("GET", "multicurrencies/{id}", mc_get)
+        r("GET", "multicurrencies/bycode/{code}", mc_by_code)
 
         async def ba_list(ctx: Ctx) -> Any:
             return self.list_rows(
@@ -1266,6 +1306,7 @@ def create_app(
     else:
         data.main_currency = opts.main_currency
         data.multicurrency_enabled = opts.multicurrency_enabled
+        data.ensure_main_currency()
     sim = DolibarrSim(data, key, opts)
     app = web.Application(client_max_size=64 * 1024**2)
     app[DATA_KEY] = data

@@ -643,11 +643,10 @@ async def test_an_order_is_cancelled_with_a_put_of_its_status(
 
 
 async def test_invoice_from_order(fake: FakeDolibarr, client: DolibarrRestClient) -> None:
+    """One ``POST /invoices`` with the lines and ``linked_objects`` {commande: order} (Facture::create links it):
+    no createfromorder, no header PUT, no line replaced one by one."""
     fake.on("GET", r"/setup/dictionary/payment_types", captured("setup.dictionary.payment_types.list"))
-    fake.on("GET", r"/orders/3", captured("orders.get_validated"))
-    fake.on("POST", r"/invoices/createfromorder/3", captured("invoices.createfromorder"))
-    fake.on("PUT", r"/invoices/5", captured("invoices.update"))
-    fake.on("GET", r"/invoices/5/lines", captured_json("invoices.get_fromorder")["lines"])
+    fake.on("POST", r"/invoices", captured("invoices.create"))
     invoice = DocumentPayload(
         kind="invoice",
         ref_ext="ps-invoice-190928",
@@ -658,11 +657,35 @@ async def test_invoice_from_order(fake: FakeDolibarr, client: DolibarrRestClient
         payment_type="CB",
         order=Ref("order", "ps-order-190928"),
     )
-    assert await client.invoice_from_order(3, invoice, IDS) == 5
-    put = fake.calls("PUT", r"/invoices/5")[0].body
-    assert put["ref_ext"] == "ps-invoice-190928" and put["ref_client"] == "PS-INV-190928"
-    assert put["mode_reglement_id"] == 6
-    assert not fake.calls("POST", r"/invoices/5/lines")
+    assert await client.invoice_from_order(3, invoice, IDS) == 4
+    [post] = fake.calls("POST", r"/invoices")
+    body = post.body
+    assert body["linked_objects"] == {"commande": 3}
+    assert body["ref_ext"] == "ps-invoice-190928" and body["ref_client"] == "PS-INV-190928"
+    assert body["socid"] == 4 and body["mode_reglement_id"] == 6
+    assert [line.get("fk_product") for line in body["lines"]] == [7, None, 8]
+    assert [(s.method, s.path) for s in fake.seen if s.method != "GET"] == [("POST", "/invoices")]
+
+
+async def test_invoice_from_order_against_the_simulator_is_linked_to_its_order() -> None:
+    async with simulated() as (client, data):
+        socid = data.create_thirdparty({"name": "Customer", "client": 1})
+        product = data.create_product({"ref": "TSHIRT", "label": "T-shirt", "price": 24, "tva_tx": 20})
+        order_id = data.create_order({"socid": socid, "date": 1795720168, "lines": []})
+        ids = {CUSTOMER: socid, T_SHIRT: product, Ref("order", "ps-order-190928"): order_id}
+        invoice = DocumentPayload(
+            kind="invoice",
+            ref_ext="ps-invoice-190928",
+            thirdparty=CUSTOMER,
+            date=1795720168,
+            ref_client="PS-INV-190928",
+            lines=ORDER_LINES[:1],
+            order=Ref("order", "ps-order-190928"),
+        )
+        invoice_id = await client.invoice_from_order(order_id, invoice, ids)
+        got = data.invoice_out(invoice_id)
+        assert list(got["linkedObjectsIds"]["commande"].values()) == [str(order_id)]
+        assert got["total_ttc"] == "57.60000000" and got["ref_ext"] == "ps-invoice-190928"
 
 
 async def test_payment_uses_paymentsdistributed_with_the_amount(
@@ -1204,3 +1227,57 @@ async def test_emoji_are_left_out_of_what_a_utf8_connection_must_store() -> None
         with pytest.raises(PermanentError, match="Illegal mix of collations"):
             await client.create(gift, {})
         assert not data.find("products", ref_ext=gift.ref_ext)
+
+
+def usd_order(number: int) -> DocumentPayload:
+    return DocumentPayload(
+        kind="order",
+        ref_ext=f"ps-order-{number}",
+        thirdparty=CUSTOMER,
+        date=1795720168,
+        ref_client=f"PS-{number}",
+        lines=ORDER_LINES[:1],
+        currency="usd",
+        currency_rate=Decimal("1.0825"),
+    )
+
+
+async def test_a_document_in_a_currency_dolibarr_does_not_list_adds_it_first() -> None:
+    """Dolibarr 20 silently keeps a document in a currency missing from its list in the main currency (the
+    simulator does as the live server): the client adds the currency once (POST /multicurrencies) before the
+    first document in it."""
+    options = DolibarrSimOptions(bad_key_delay_s=0, multicurrency_enabled=True)
+    async with simulated(options) as (client, data):
+        socid = data.create_thirdparty({"name": "Customer", "client": 1})
+        product = data.create_product({"ref": "TSHIRT", "label": "T-shirt", "price": 24, "tva_tx": 20})
+        ids = {CUSTOMER: socid, T_SHIRT: product}
+        first = await client.create(usd_order(1), ids)
+        second = await client.create(usd_order(2), ids)
+        assert [c["code"] for c in data.multicurrencies()] == ["EUR", "USD"]
+        usd = data.currency_out(data.currency_id("USD"))
+        assert usd["rate"] is not None and usd["rate"]["rate"] == "1.0825"
+        for order_id in (first, second):
+            order = data.order_out(order_id)
+            assert (order["multicurrency_code"], order["multicurrency_tx"]) == ("USD", "1.08250000")
+            assert order["fk_multicurrency"] == usd["id"]
+
+    # already in the list (as an admin would add it): nothing is posted
+    async with simulated(options) as (client, data):
+        data.add_currency("USD", "US Dollar", Decimal("1.1"))
+        socid = data.create_thirdparty({"name": "Customer", "client": 1})
+        product = data.create_product({"ref": "TSHIRT", "label": "T-shirt", "price": 24, "tva_tx": 20})
+        order_id = await client.create(usd_order(3), {CUSTOMER: socid, T_SHIRT: product})
+        assert data.order_out(order_id)["multicurrency_tx"] == "1.08250000", "the order's own rate"
+        assert len(data.multicurrencies()) == 2
+
+
+async def test_a_currency_the_key_may_not_add_is_a_failure_saying_what_to_add() -> None:
+    options = DolibarrSimOptions(bad_key_delay_s=0, multicurrency_enabled=True, multicurrency_write=False)
+    async with simulated(options) as (client, data):
+        socid = data.create_thirdparty({"name": "Customer", "client": 1})
+        product = data.create_product({"ref": "TSHIRT", "label": "T-shirt", "price": 24, "tva_tx": 20})
+        with pytest.raises(PermanentError, match="does not know the currency USD") as caught:
+            await client.create(usd_order(4), {CUSTOMER: socid, T_SHIRT: product})
+        assert "Insufficient rights to create currency" in caught.value.message
+        assert "Multicurrency" in caught.value.message and "1.0825" in caught.value.message
+        assert data.count("orders") == 0, "no order silently in EUR"

@@ -54,12 +54,13 @@ def history_shop() -> ShopData:
 
 def expected_since(shop: ShopData, since: dt.date) -> set[str]:
     """Orders placed on or after ``since`` that enter Dolibarr with ``orders.entry = "created"``: all but those
-    cancelled before they entered, and those in another currency (Dolibarr's Multicurrency module is off)."""
+    cancelled before they entered (one in another currency enters too, in the main currency at its rate: the
+    Multicurrency module is off)."""
     wanted = set()
     for oid, order in shop.table("orders").items():
         if str(order["date_add"]) < f"{since.isoformat()} 00:00:00":
             continue
-        if values.as_int(order["current_state"]) == CANCELED or values.as_int(order["id_currency"]) != 1:
+        if values.as_int(order["current_state"]) == CANCELED:
             continue
         wanted.add(ref_ext("main", "order", oid))
     return wanted

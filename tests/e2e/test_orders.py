@@ -199,35 +199,59 @@ async def test_order_lines_follow_each_rounding_mode_to_the_cent(
     assert row.outcome in ("exact", "adjusted") and row.dolibarr_total == shop_total(shop, oid)
 
 
-async def test_an_order_in_another_currency_uses_multicurrency_or_is_a_recorded_failure(
+async def test_an_order_in_another_currency_adds_the_currency_or_is_entered_in_the_main_one(
     make_sandbox: SandboxFactory, tmp_path: Path
 ) -> None:
+    """Multicurrency on: Dolibarr would silently keep a document in a currency it does not list in the main
+    currency, so the client adds it first (POST /multicurrencies, once) and the order, its invoice and its payment
+    are in dollars. Multicurrency off: the order is entered in the main currency at the order's rate, the rate on
+    its public note, and ``report totals`` lists it as converted."""
     usd = 2
     shop = small_shop()
     customer = french_customer(shop)
     a, b = simple_products(shop)[:2]
     oid = shop.create_order(customer, [(a, 3), (b, 1)], currency_id=usd, state_id=PAYMENT_ACCEPTED)
-
-    off = await make_sandbox({"main": shop})
-    report = await orders_pass(off, tmp_path / "off.sqlite3")
-    assert report.failed == 1 and dolibarr_order(off, oid) is None
-    async with engine_for(off, tmp_path / "off.sqlite3", resources=ORDERS) as w:
-        [failure] = await w.store.failures("main")
-    assert "USD" in failure.message and "Multicurrency" in failure.message
+    other = shop.create_order(customer, [(a, 1)], currency_id=usd, state_id=PAYMENT_ACCEPTED)
+    rate = Decimal("1.0825")
 
     on = await make_sandbox(
         {"main": shop}, dolibarr_options=DolibarrSimOptions(bad_key_delay_s=0.0, multicurrency_enabled=True)
     )
+    assert [c["code"] for c in on.dolibarr.multicurrencies()] == ["EUR"], "the live server's list: EUR only"
     report = await orders_pass(on, tmp_path / "on.sqlite3")
-    assert report.outcome == "ok" and report.created == 1, report
-    order = dolibarr_order(on, oid)
-    assert order is not None and order["multicurrency_code"] == "USD"
-    assert Decimal(order["multicurrency_tx"]) == Decimal("1.0825")
-    assert Decimal(order["multicurrency_total_ttc"]) == shop_total(shop, oid)
-    invoice = dolibarr_invoice(on, oid)
-    assert invoice is not None and invoice["multicurrency_code"] == "USD"
-    assert Decimal(invoice["multicurrency_total_ttc"]) == shop_total(shop, oid)
-    assert invoice["paye"] == "1", "paid in dollars, in full"
+    assert report.outcome == "ok" and report.created == 2 and report.failed == 0, report
+    assert on.dolibarr_requests.total("POST", "/multicurrencies") == 1, "added once, for both orders"
+    [added] = [c for c in on.dolibarr.multicurrencies() if c["code"] == "USD"]
+    assert Decimal(added["rate"]["rate"]) == rate
+    for order_id in (oid, other):
+        order = dolibarr_order(on, order_id)
+        assert (
+            order is not None
+            and order["multicurrency_code"] == "USD"
+            and order["fk_multicurrency"] == added["id"]
+        )
+        assert Decimal(order["multicurrency_tx"]) == rate
+        assert Decimal(order["multicurrency_total_ttc"]) == shop_total(shop, order_id)
+        invoice = dolibarr_invoice(on, order_id)
+        assert invoice is not None and invoice["multicurrency_code"] == "USD"
+        assert Decimal(invoice["multicurrency_total_ttc"]) == shop_total(shop, order_id)
+        assert invoice["paye"] == "1", "paid in dollars, in full"
+
+    off = await make_sandbox({"main": shop})
+    report = await orders_pass(off, tmp_path / "off.sqlite3")
+    assert report.outcome == "ok" and report.failed == 0, report
+    assert off.dolibarr_requests.total(contains="/multicurrencies") == 0
+    order = dolibarr_order(off, oid)
+    assert order is not None and order["multicurrency_code"] == "EUR"
+    assert "USD" in order["note_public"] and str(rate) in order["note_public"]
+    converted = shop_total(shop, oid) / rate
+    assert abs(Decimal(order["total_ttc"]) - converted) <= Decimal("0.05"), (order["total_ttc"], converted)
+    invoice = dolibarr_invoice(off, oid)
+    assert invoice is not None and invoice["multicurrency_code"] == "EUR" and invoice["paye"] == "1"
+    async with engine_for(off, tmp_path / "off.sqlite3", resources=ORDERS) as w:
+        assert await w.store.failures("main") == []
+        rows = {r.order_id: r for r in await order_totals.rows(w.store)}
+    assert rows[oid].outcome == "converted" and rows[oid].dolibarr_total == Decimal(order["total_ttc"])
 
 
 def products_by_tax_group(shop: ShopData) -> dict[int, list[int]]:

@@ -990,3 +990,89 @@ async def test_a_variant_whose_ref_is_taken_adopts_that_product_or_gets_a_number
     products = len(doli.data.products)
     again = int(await doli.ok("POST", f"/products/{parent}/variants", {**body_m, "reference": ""}))
     assert again == child_m and len(doli.data.products) == products
+
+
+async def test_currencies_are_listed_added_and_a_document_in_an_unknown_one_is_in_the_main_currency() -> None:
+    options = DolibarrSimOptions(bad_key_delay_s=0, multicurrency_enabled=True)
+    async for c in _client(options):
+        # the live 20.0.2 with the module on: the company's currency, its rate, nothing else
+        [eur] = await c.ok("GET", "/multicurrencies")
+        assert eur["code"] == "EUR" and eur["name"] == "Euros (€)" and eur["rate"]["rate"] == "1"
+        assert list(eur) == ["id", "name", "code", "rate"] and list(eur["rate"]) == [
+            "id",
+            "rate",
+            "date_sync",
+        ]
+        assert await c.ok("GET", "/multicurrencies?sqlfilters=" + quote("(t.code:=:'USD')")) == []
+        status, body = await c.call("GET", "/multicurrencies?sqlfilters=" + quote("(t.code:xx:'USD')"))
+        assert status == 503 and "Error when validating parameter sqlfilters" in body["error"]["message"]
+
+        soc = await _customer(c)
+        order = {
+            "socid": soc,
+            "date": int(time.time()),
+            "multicurrency_code": "USD",
+            "multicurrency_tx": 1.0825,
+            "lines": [{"qty": 1, "subprice": 92.378753, "tva_tx": 20}],
+        }
+        oid = int(await c.ok("POST", "/orders", order))
+        got = await c.ok("GET", f"/orders/{oid}")
+        assert (got["multicurrency_code"], got["multicurrency_tx"], got["fk_multicurrency"]) == (
+            "EUR",
+            "1.00000000",
+            "0",
+        ), "a currency not in the list silently becomes the main one"
+        assert got["multicurrency_total_ttc"] == got["total_ttc"] == "110.85000000"
+
+        for missing, message in (({"name": "US Dollar"}, "code"), ({"code": "USD"}, "name")):
+            status, body = await c.call("POST", "/multicurrencies", missing)
+            assert (status, body["error"]["message"]) == (400, f"Bad Request: {message} field missing")
+        usd = int(
+            await c.ok("POST", "/multicurrencies", {"code": "USD", "name": "US Dollar", "rate": 1.0825})
+        )
+        listed = await c.ok("GET", "/multicurrencies?sqlfilters=" + quote("(t.code:=:'usd')"))
+        assert [(x["id"], x["code"], x["rate"]["rate"]) for x in listed] == [(str(usd), "USD", "1.0825")]
+        assert (await c.ok("GET", "/multicurrencies/bycode/USD"))["id"] == str(usd)
+        status, body = await c.call("POST", "/multicurrencies", {"code": "USD", "name": "Again"})
+        assert status == 500 and body["error"]["message"] == "Internal Server Error: Error creating currency"
+        assert body["error"]["1"] == "multicurrency_code_already_added"
+
+        oid = int(await c.ok("POST", "/orders", order))
+        got = await c.ok("GET", f"/orders/{oid}")
+        assert (got["multicurrency_code"], got["multicurrency_tx"], got["fk_multicurrency"]) == (
+            "USD",
+            "1.08250000",
+            str(usd),
+        )
+        assert got["multicurrency_total_ttc"] == "120.00000000"
+        iid = int(await c.ok("POST", "/invoices", {**order, "multicurrency_tx": None}))
+        assert (await c.ok("GET", f"/invoices/{iid}"))["multicurrency_tx"] == "1.08250000"  # the latest rate
+
+    # a key without the right to write currencies (or the module off): 403 after the mandatory fields
+    for refused in (
+        DolibarrSimOptions(bad_key_delay_s=0, multicurrency_enabled=True, multicurrency_write=False),
+        DolibarrSimOptions(bad_key_delay_s=0),
+    ):
+        async for c in _client(refused):
+            status, body = await c.call("POST", "/multicurrencies", {"code": "USD", "name": "US Dollar"})
+            assert (status, body["error"]["message"]) == (
+                403,
+                "Forbidden: Insufficient rights to create currency",
+            )
+            assert [x["code"] for x in c.data.multicurrencies()] == ["EUR"]
+
+
+async def test_an_order_is_cancelled_by_a_put_of_its_statut(doli: Client) -> None:
+    """20.0.2's api_orders has no cancel route; Commande::update writes fk_statut as given."""
+    soc = await _customer(doli)
+    oid = int(await doli.ok("POST", "/orders", {"socid": soc, "date": int(time.time()), "lines": []}))
+    await doli.ok("POST", f"/orders/{oid}/validate", {"idwarehouse": 0, "notrigger": 0})
+    ref = doli.data.orders[oid]["ref"]
+    await doli.ok("PUT", f"/orders/{oid}", {"statut": -1})
+    got = await doli.ok("GET", f"/orders/{oid}")
+    assert (got["status"], got["statut"], got["ref"]) == ("-1", "-1", ref)
+    # "status" is not what Commande::update writes
+    await doli.ok("PUT", f"/orders/{oid}", {"status": 1})
+    assert (await doli.ok("GET", f"/orders/{oid}"))["status"] == "-1"
+    status, _ = await doli.call("POST", f"/orders/{oid}/validate", {"idwarehouse": 0})
+    assert status == 304

@@ -38,6 +38,7 @@ def test_documents_link_contacts_once_per_role() -> None:
 
 def test_a_foreign_currency_invoice_is_paid_in_its_currency() -> None:
     data = DolibarrData(multicurrency_enabled=True)
+    usd = data.add_currency("USD", "US Dollar", Decimal("1.0825"))
     socid = data.create_thirdparty({"name": "Customer"})
     iid = data.create_invoice(
         {
@@ -62,4 +63,61 @@ def test_a_foreign_currency_invoice_is_paid_in_its_currency() -> None:
     )
     assert data.invoices[iid]["paye"] == "1"
     assert data.remain_to_pay_mc(iid) == 0
-    assert data.multicurrencies()[-1]["code"] == "USD"
+    assert data.invoices[iid]["fk_multicurrency"] == str(usd)
+    assert [c["code"] for c in data.multicurrencies()] == ["EUR", "USD"]
+
+
+def test_a_document_in_a_currency_not_in_the_list_is_silently_in_the_main_currency() -> None:
+    """Commande::create / Facture::create: MultiCurrency::getIdFromCode() finds nothing, so the document is in
+    the main currency at rate 1 - its amounts are the line prices, sent in the main currency (the shop's amounts
+    divided by the rate). Live 20.0.2: a USD order came out in EUR."""
+    data = DolibarrData(multicurrency_enabled=True)
+    socid = data.create_thirdparty({"name": "Customer"})
+    body = {
+        "socid": socid,
+        "date": 1767225600,
+        "multicurrency_code": "USD",
+        "multicurrency_tx": 1.0825,
+        "lines": [{"qty": 1, "subprice": 92.378753, "tva_tx": 20}],
+    }
+    oid = data.create_order(body)
+    iid = data.create_invoice(body)
+    for doc in (data.orders[oid], data.invoices[iid]):
+        assert (doc["multicurrency_code"], doc["multicurrency_tx"], doc["fk_multicurrency"]) == (
+            "EUR",
+            "1.00000000",
+            "0",
+        )
+        assert doc["multicurrency_total_ttc"] == doc["total_ttc"] == "110.85000000"
+
+    # once in the list, the same request keeps its currency; without a rate it takes the latest one
+    usd = data.add_currency("USD", "USD", Decimal("1.1"))
+    data.add_currency_rate(usd, Decimal("1.2"))
+    oid = data.create_order(body)
+    assert (data.orders[oid]["multicurrency_code"], data.orders[oid]["multicurrency_tx"]) == (
+        "USD",
+        "1.08250000",
+    )
+    oid = data.create_order({**body, "multicurrency_tx": None})
+    assert data.orders[oid]["multicurrency_tx"] == "1.20000000"
+    assert data.currency_out(usd)["rate"]["rate"] == "1.2"
+
+
+def test_with_multicurrency_off_every_document_is_in_the_main_currency() -> None:
+    data = DolibarrData()
+    data.add_currency("USD", "USD", Decimal("1.1"))
+    socid = data.create_thirdparty({"name": "Customer"})
+    oid = data.create_order({"socid": socid, "date": 1767225600, "multicurrency_code": "USD"})
+    assert data.orders[oid]["multicurrency_code"] == "EUR"
+
+
+def test_an_invoice_created_with_linked_objects_is_linked_to_its_order() -> None:
+    """Facture::create adds an element_element row for each ``linked_objects`` entry (add_object_linked)."""
+    data = DolibarrData()
+    oid = _order(data)
+    socid = int(data.orders[oid]["socid"])
+    iid = data.create_invoice({"socid": socid, "linked_objects": {"commande": oid}, "lines": []})
+    assert list(data.invoice_out(iid)["linkedObjectsIds"]["commande"].values()) == [str(oid)]
+    assert list(data.order_out(oid)["linkedObjectsIds"]["facture"].values()) == [str(iid)]
+    other = data.create_invoice({"socid": socid, "linked_objects": {"commande": [str(oid)]}})
+    assert sorted(data.order_out(oid)["linkedObjectsIds"]["facture"].values()) == [str(iid), str(other)]
