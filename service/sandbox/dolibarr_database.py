@@ -102,6 +102,38 @@ class Contention:
         return False
 
 
+@dataclass
+class Overlap:
+    """Writes of one route as transactions that hold their locks for ``hold_s``: :meth:`strikes` is True, with
+    probability ``rate`` (a seeded draw), for a write that started while another of the same route was in flight
+    (the first of overlapping writes is never struck, so work always progresses). What a strike means is the
+    caller's: the live 20.0.2 answered 200 to a ``POST /stockmovements`` it did not keep (5 of 255 parallel
+    movements), and 500 "Error creating new product variant" to a ``POST /products/{id}/variants`` that stored
+    nothing."""
+
+    rate: float
+    hold_s: float = 0.01
+    seed: int = 1
+    in_flight: int = 0
+    strikes_count: int = 0
+    rng: random.Random = field(default_factory=random.Random)
+
+    def __post_init__(self) -> None:
+        self.rng.seed(self.seed)
+
+    async def strikes(self) -> bool:
+        crowded = self.in_flight > 0
+        self.in_flight += 1
+        try:
+            await asyncio.sleep(self.hold_s)
+        finally:
+            self.in_flight -= 1
+        if crowded and self.rng.random() < self.rate:
+            self.strikes_count += 1
+            return True
+        return False
+
+
 # ------------------------------------------------------------------------------------------- utf8 (3 bytes)
 
 

@@ -61,6 +61,12 @@ class DolibarrSimOptions:
     deadlock_probability: float = 1.0
     deadlock_seed: int = 1
     write_hold_s: float = 0.01
+    # a POST /stockmovements that starts while another is in flight is answered 200 (with an id) but not kept,
+    # with this probability (live: 5 of 255 parallel movements); draws seeded by deadlock_seed
+    lost_movement_rate: float = 0.0
+    # a POST /products/{id}/variants that starts while another is in flight answers 500 "Error creating new
+    # product variant", nothing stored, with this probability (live, under parallel writes)
+    variant_failure_rate: float = 0.0
 
 
 REASONS = {
@@ -263,6 +269,11 @@ class DolibarrSim:
             else None
         )
 
+        def overlap(rate: float) -> database.Overlap | None:
+            return database.Overlap(rate, options.write_hold_s, options.deadlock_seed) if rate > 0 else None
+
+        self.lost_movements = overlap(options.lost_movement_rate)
+        self.variant_failures = overlap(options.variant_failure_rate)
         self.routes: list[tuple[str, re.Pattern[str], Handler]] = []
         self._build_routes()
 
@@ -779,7 +790,8 @@ class DolibarrSim:
             return d.variants_of(int(id))
 
         async def pr_add_variant(ctx: Ctx, id: str) -> Any:
-            return d.create_variant(int(id), ctx.body)
+            failed = self.variant_failures is not None and await self.variant_failures.strikes()
+            return d.create_variant(int(id), ctx.body, fail=failed)
 
         async def pr_put_variant(ctx: Ctx, id: str) -> Any:
             return d.update_variant(int(id), ctx.body)
@@ -924,6 +936,7 @@ class DolibarrSim:
             for f in ("product_id", "warehouse_id", "qty"):
                 if ctx.body.get(f) is None:
                     raise DolibarrError(400, f"`{f}` is required.", "Validator.php:436", stage="validate")
+            lost = self.lost_movements is not None and await self.lost_movements.strikes()
             return d.move_stock(
                 ctx.int_param("product_id"),
                 ctx.int_param("warehouse_id"),
@@ -931,6 +944,7 @@ class DolibarrSim:
                 label=str(ctx.body.get("movementlabel") or ""),
                 inventorycode=ctx.body.get("movementcode") or None,
                 price=dec(ctx.body.get("price"), "0"),
+                kept=not lost,
             )
 
         # api_multicurrencies: a module that is off grants no rights, so its API file loads and answers 403

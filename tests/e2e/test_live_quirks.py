@@ -113,3 +113,70 @@ async def test_an_emoji_is_left_out_for_a_utf8_connection_and_bites_when_sent(
         reports = [await w.engine.run_pass("main", resource) for resource in resources]
     assert (reports[1].outcome, reports[1].failed) == ("partial", 2)  # the product and its image set
     assert not other.dolibarr.find("products", ref_ext=ref_ext("main", "product", gift))
+
+
+async def test_stock_movements_answered_200_but_not_kept_still_end_at_the_shops_level(
+    make_sandbox: SandboxFactory, tmp_path: Path
+) -> None:
+    """Under parallel writes the live server answered 200 to movements it did not keep (5 of 255). The engine
+    reads the level again after every movement and moves what is still missing: every level ends right, and the
+    next pass moves nothing."""
+    shop = generate_shop(13, categories=4, products=30, customers=2, combination_share=0.0)
+    options = DolibarrSimOptions(bad_key_delay_s=0.0, lost_movement_rate=0.2, write_hold_s=0.02)
+    sandbox = await make_sandbox({"main": shop}, dolibarr_options=options)
+    state = tmp_path / "s.sqlite3"
+    async with engine_for(sandbox, state, resources=CATALOG, shop_overrides=catalog_overrides()) as w:
+        reports = [await w.engine.run_pass("main", resource) for resource in CATALOG]
+    assert [(r.resource, r.outcome, r.failed, r.error or "") for r in reports] == [
+        (r, "ok", 0, "") for r in CATALOG
+    ]
+    lost = sandbox.dolibarr_server.app[SIM_KEY].lost_movements
+    assert lost is not None and lost.strikes_count > 0, "some movements were answered 200 and not kept"
+    data = sandbox.dolibarr
+    standard = [pid for pid, p in shop.table("products").items() if str(p.get("product_type")) == "standard"]
+    assert standard
+    for pid in standard:
+        assert stock(data, product_of(data, "main", pid)["id"]) == shop.stock_quantity(pid), pid
+
+    sandbox.dolibarr_requests.reset()
+    async with engine_for(sandbox, state, resources=("stock",), shop_overrides=catalog_overrides()) as w:
+        report = await w.engine.run_pass("main", "stock")
+    assert report.outcome == "ok" and sandbox.dolibarr_requests.writes() == 0
+
+
+async def test_variant_creates_that_fail_under_parallel_writes_land_every_variant_once(
+    make_sandbox: SandboxFactory, tmp_path: Path
+) -> None:
+    """Under parallel writes the live server answered ``POST /products/{id}/variants`` with 500 "Error creating
+    new product variant" and kept nothing. The client reads it as a lock conflict (DatabaseBusy); the engine
+    looks the variant up by ref_ext and creates it again: one child per combination, none twice, no failure."""
+    shop = generate_shop(17, categories=4, products=12, customers=2, combination_share=0.6)
+    options = DolibarrSimOptions(bad_key_delay_s=0.0, variant_failure_rate=0.5, write_hold_s=0.02)
+    sandbox = await make_sandbox({"main": shop}, dolibarr_options=options)
+    overrides = catalog_overrides(combinations="variants")
+    resources = ("categories", "products", "combinations", "stock")
+    async with engine_for(
+        sandbox, tmp_path / "s.sqlite3", resources=resources, shop_overrides=overrides
+    ) as w:
+        reports = [await w.engine.run_pass("main", resource) for resource in resources]
+    assert [(r.resource, r.outcome, r.failed, r.error or "") for r in reports] == [
+        (r, "ok", 0, "") for r in resources
+    ]
+    failures = sandbox.dolibarr_server.app[SIM_KEY].variant_failures
+    assert failures is not None and failures.strikes_count > 0, "some variant creates failed"
+    data = sandbox.dolibarr
+    combos: dict[int, list[int]] = {}
+    for cid, combination in shop.table("combinations").items():
+        combos.setdefault(int(combination["id_product"]), []).append(cid)
+    assert len(combos) >= 3, "several parents, so that variant creates run in parallel"
+    for pid, cids in combos.items():
+        parent = product_of(data, "main", pid)
+        children = {
+            int(c["fk_product_child"])
+            for c in data.combinations.values()
+            if int(c["fk_product_parent"]) == int(parent["id"])
+        }
+        mine = {int(product_of(data, "main", f"{pid}-{cid}")["id"]) for cid in cids}  # each exactly once
+        assert children == mine, pid
+    # no child left over by a failed create: every product is a shop product, a parent or one of its children
+    assert data.count("products") == len(expected_products(shop)) + len(combos)

@@ -1076,3 +1076,49 @@ async def test_an_order_is_cancelled_by_a_put_of_its_statut(doli: Client) -> Non
     assert (await doli.ok("GET", f"/orders/{oid}"))["status"] == "-1"
     status, _ = await doli.call("POST", f"/orders/{oid}/validate", {"idwarehouse": 0})
     assert status == 304
+
+
+async def test_parallel_stock_movements_may_be_answered_200_and_not_kept() -> None:
+    options = DolibarrSimOptions(bad_key_delay_s=0, lost_movement_rate=1.0, write_hold_s=0.05)
+    async for c in _client(options):
+        pids = [await _product(c, f"STK{n}") for n in range(4)]
+        answers = await asyncio.gather(
+            *(c.call("POST", "/stockmovements", {"product_id": p, "warehouse_id": 1, "qty": 5}) for p in pids)
+        )
+        assert [status for status, _ in answers] == [200] * 4
+        ids = [int(body) for _, body in answers]
+        assert len(set(ids)) == 4, "each answered with its own movement id"
+        kept = [p for p in pids if c.data.product_stock(p)]
+        assert len(kept) == 1, "the first of overlapping movements is kept, the others are lost"
+        assert len(c.data.stock_movements) == 1
+        sim = c.server.app[SIM_KEY]
+        assert sim.lost_movements is not None and sim.lost_movements.strikes_count == 3
+        # one at a time, nothing is lost
+        for p in pids:
+            await c.ok("POST", "/stockmovements", {"product_id": p, "warehouse_id": 1, "qty": 1})
+        assert len(c.data.stock_movements) == 5
+
+
+async def test_parallel_variant_creates_may_fail_with_an_unexplained_500_and_store_nothing() -> None:
+    options = DolibarrSimOptions(bad_key_delay_s=0, variant_failure_rate=1.0, write_hold_s=0.05)
+    async for c in _client(options):
+        parents = [await _product(c, f"PAR{n}") for n in range(3)]
+        attr = int(await c.ok("POST", "/products/attributes", {"ref": "SIZE", "label": "Size"}))
+        value = int(await c.ok("POST", f"/products/attributes/{attr}/values", {"ref": "S", "value": "Small"}))
+        body = {
+            "weight_impact": 0,
+            "price_impact": 0,
+            "price_impact_is_percent": False,
+            "features": {attr: value},
+        }
+        products = len(c.data.products)
+        answers = await asyncio.gather(*(c.call("POST", f"/products/{p}/variants", body) for p in parents))
+        failed = [b for s, b in answers if s != 200]
+        assert len(failed) == 2 and len(c.data.combinations) == 1 and len(c.data.products) == products + 1
+        assert failed[0]["error"] == {
+            "code": 500,
+            "message": "Internal Server Error: Error creating new product variant",
+        }
+        # alone, it goes through
+        status, _ = await c.call("POST", f"/products/{parents[2]}/variants", body)
+        assert status == 200
