@@ -11,11 +11,12 @@ import pytest
 
 from service.app import wired
 from service.dolibarr.model import ref_ext
+from service.engine.sweeps import Sweeper
 from service.sandbox.dolibarr_model import DolibarrData
 from service.sandbox.harness import Sandbox
 from service.sandbox.shop_generator import generate_shop
 from service.sandbox.shop_model import ShopData
-from tests.conftest import SandboxFactory
+from tests.conftest import SandboxFactory, engine_for
 from tests.e2e.catalog_support import (
     catalog_overrides,
     combinations_of,
@@ -238,6 +239,30 @@ async def test_labels_and_descriptions_in_the_shops_language_and_the_long_descri
         color = shop.table("product_option_values")[combination["_option_values"][1]]
         assert text(color["name"], 2) in product["label"]
         assert product["description"].startswith("Couleur: "), product["description"]
+
+
+async def test_a_label_dolibarr_cleans_is_stored_its_way_and_costs_nothing_afterwards(
+    make_sandbox: SandboxFactory, tmp_path: Path
+) -> None:
+    """Dolibarr's API drops double quotes and folds doubled spaces of every label (alphanohtml): the product is
+    stored that way, and neither the next pass nor a sweep tries to write the shop's version again."""
+    shop = small_shop()
+    pid = simple_products(shop)[0]
+    name = 'Tasse "Le  Grand" Café'
+    shop.update("products", pid, name={lang: name for lang in shop.table("products")[pid]["name"]})
+    sandbox = await make_sandbox({"main": shop})
+    state = tmp_path / "s.sqlite3"
+    await sync(sandbox, state, ("categories", "products"))
+    assert product_of(sandbox.dolibarr, "main", pid)["label"] == "Tasse Le Grand Café"
+
+    sandbox.dolibarr_requests.reset()
+    shop.advance(5)
+    shop.update("products", pid)  # read again, nothing changed
+    await sync(sandbox, state, ("categories", "products"))
+    async with engine_for(sandbox, state, resources=("products",), shop_overrides=catalog_overrides()) as w:
+        report = await Sweeper(w.engine).run("main", "products")
+    assert report.outcome == "ok" and report.updated == 0, report
+    assert writes(sandbox) == []
 
 
 async def test_the_long_description_extrafield_must_exist_and_the_error_says_how_to_create_it(
