@@ -5,6 +5,12 @@ the client to them)."""
 
 from __future__ import annotations
 
+import json
+import random
+import shutil
+import subprocess
+from pathlib import Path
+
 import pytest
 
 from service.sandbox.dolibarr_text import (
@@ -118,3 +124,49 @@ def test_the_two_cleaners_apart() -> None:
     assert dol_sanitize_filename("a b'c") == "a b'c"
     assert dol_sanitize_filename("x --y") == "x _y"
     assert dol_sanitize_filename("x -") == "x"
+
+
+DOLIBARR_FUNCTIONS = Path("/srv/realpair/dolibarr/htdocs/core/lib/functions.lib.php")
+PHP_ORACLE = """<?php
+error_reporting(E_ERROR);
+define('DOL_DOCUMENT_ROOT', dirname(dirname(dirname($argv[1]))));
+$conf = new stdClass(); $conf->global = new stdClass(); $conf->file = new stdClass(); $conf->entity = 1;
+include $argv[1];
+$out = array();
+foreach (json_decode(stream_get_contents(STDIN), true) as $x) {
+    $a = sanitizeVal($x, 'alphanohtml');
+    $out[] = array($a, dol_sanitizeFileName(dol_string_nospecial(trim($a))), dol_string_nospecial(trim($a)));
+}
+echo json_encode($out);
+"""
+
+
+@pytest.mark.skipif(
+    shutil.which("php") is None or not DOLIBARR_FUNCTIONS.is_file(),
+    reason="needs the php command line and a Dolibarr 20.0.2 tree (the real pair's) to compare with",
+)
+def test_the_simulator_agrees_with_dolibarrs_own_php_functions(tmp_path: Path) -> None:
+    """Thousands of hostile strings through Dolibarr's functions.lib.php itself (sanitizeVal 'alphanohtml', then
+    Product::create's and Product::update's ref cleaning) and through dolibarr_text.py: the same text."""
+    pieces = [*"aZ09 -_.'/\\\":*?<>|[],;=°$`&#%()ÉéÀßŸ\t\n~!@^+x"]
+    pieces += ["..", "--", "../", "&#34", "&quot;", "&quot", "\\x", "&amp;", "&amp", "<br>", "<b>", "</b>"]
+    pieces += ["&lt;", "&gt;", "&#39;", "&nbsp;", "  ", "&#x2F", "&copy;", "< ", "<:", "<<a", "<>", ' " ']
+    rng = random.Random(20)
+    texts = ["".join(rng.choice(pieces) for _ in range(rng.randint(1, 12))) for _ in range(3000)]
+    script = tmp_path / "oracle.php"
+    script.write_text(PHP_ORACLE)
+    done = subprocess.run(
+        ["php", str(script), str(DOLIBARR_FUNCTIONS)],
+        input=json.dumps(texts),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    expected = [tuple(row) for row in json.loads(done.stdout)]
+    ours = [
+        (a, product_ref_on_create(a), product_ref_on_update(a))
+        for a in (sanitize_alphanohtml(text) for text in texts)
+    ]
+    wrong = [(text, php, mine) for text, php, mine in zip(texts, expected, ours, strict=True) if php != mine]
+    assert not wrong, wrong[:5]
