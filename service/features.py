@@ -22,7 +22,57 @@ class Finding:
     text: str
 
 
+def soap_findings(caps: Capabilities, shops: Sequence[ShopSettings]) -> list[Finding]:
+    """Over Dolibarr's SOAP servers (docs/dolibarr-soap.md): what is synced, and each part of the settings the
+    servers cannot hold, which steps aside (notes, not failures: enabling a module would not help). Only
+    ``combinations = "variants"`` fails: no SOAP call makes a variant."""
+    findings: list[Finding] = []
+    for shop in shops:
+        enabled = set(shop.enabled())
+        name = f"shop {shop.name}"
+        labels = {
+            "products": "products",
+            "combinations": "flat combinations",
+            "customers": "customers",
+            "orders": "orders with their lines, shipping and discounts, invoices and statuses",
+        }
+        synced = [label for resource, label in labels.items() if resource in enabled]
+        findings.append(Finding(False, f"{name}: synced over SOAP: {', '.join(synced) or 'nothing'}"))
+
+        def aside(what: str, why: str, name: str = name) -> None:
+            findings.append(Finding(False, f"{name}: steps aside over SOAP: {what} ({why})"))
+
+        if "categories" in enabled:
+            aside("categories and product links", "server_category.php only reads a category")
+        if "stock" in enabled and shop.catalog.warehouse_id and shop.catalog.stock_mode != "off":
+            aside("stock", "no SOAP call moves stock; catalog.warehouse_id is not used")
+        if "images" in enabled and shop.catalog.images:
+            aside("images", "no SOAP call attaches files")
+        if shop.catalog.combinations == "variants":
+            findings.append(
+                Finding(True, f'{name}: catalog.combinations = "variants" needs the REST backend: use "flat"')
+            )
+        if "orders" not in enabled:
+            continue
+        aside(
+            "contacts",
+            "no SOAP call links a contact to a document: addresses go on the documents' public note and the "
+            "invoice address on the thirdparty",
+        )
+        aside("customer refs", "no SOAP call stores ref_client: it heads the documents' public note")
+        if shop.orders.payments:
+            aside("payments", "no SOAP call lists an invoice's payments: invoices stay unpaid")
+        aside("credit notes", "createInvoice cannot name the invoice a credit note corrects")
+        aside(
+            f"currencies other than {caps.main_currency}",
+            f"such orders are entered in {caps.main_currency} at the order's rate, written on each document",
+        )
+    return findings
+
+
 def feature_findings(caps: Capabilities, shops: Sequence[ShopSettings]) -> list[Finding]:
+    if caps.backend == "soap":
+        return soap_findings(caps, shops)
     how = "module off" if caps.modules_known else "module off, or the key lacks its read permission"
     findings: list[Finding] = []
     for shop in shops:

@@ -40,6 +40,8 @@ class Capabilities:
     credit_notes: bool = True  # invoices of type credit note that name the invoice they correct
     multicurrency: bool = False
     main_currency: str = "EUR"
+    # "rest" or "soap": a flag that is False on "soap" is a limit of Dolibarr's SOAP servers, not a module off
+    backend: str = "rest"
     # True when the flags come from Dolibarr's list of enabled modules (an admin key); False when they were
     # probed (a route answering 403 may be a module that is off or a missing permission)
     modules_known: bool = False

@@ -148,6 +148,11 @@ _THIRDPARTY_READ_ONLY: Final = frozenset({"date_creation", "date_modification", 
 # a thirdparty's own postal address (and phone), kept by an update whose payload has none of them
 _ADDRESS_FIELDS: Final = ("address", "zip", "town", "country_code", "phone")
 
+# Operations whose answer never carries a result code: nusoap, given a single output part, takes the whole
+# returned array as that part and finds no result_code in it, so validOrder answers an empty <result> on success,
+# on failure and even for a wrong key (real 20.0.2). Callers read the object back.
+_SILENT_OPERATIONS: Final = frozenset({"validOrder"})
+
 _CENT: Final = Decimal("0.01")
 _UNIT: Final = Decimal("0.00000001")
 
@@ -539,6 +544,10 @@ class DolibarrSoapClient:
         if not isinstance(parts, dict):
             raise non_xml_error(status, body, operation, where, "an answer without parts")
         outcome = parts.get("result")
+        if operation in _SILENT_OPERATIONS and not (
+            isinstance(outcome, Mapping) and outcome.get("result_code")
+        ):
+            return parts  # an empty <result> whatever happened: the caller reads the object back
         if not isinstance(outcome, Mapping):
             raise non_xml_error(status, body, operation, where, "no result structure")
         error = result_error(
@@ -580,6 +589,7 @@ class DolibarrSoapClient:
                 contacts=False,
                 credit_notes=False,
                 multicurrency=False,
+                backend="soap",
             )
         return self._capabilities
 
@@ -1002,14 +1012,26 @@ class DolibarrSoapClient:
         if name == status:
             return
         if status == "validated":
+            if current == 0 and not warehouse_id:
+                await self._update_order(doc_id, {"status": 1})  # Commande::valid, its errors reported
+                return
             if current == 0:
+                # only validOrder takes a warehouse (stock decrease), and its answer never says how it went
+                # (_SILENT_OPERATIONS): the order read back does
                 await self._call(
                     "order",
                     "validOrder",
-                    {"id": str(doc_id), "id_warehouse": str(warehouse_id or "")},
+                    {"id": str(doc_id), "id_warehouse": str(warehouse_id)},
                     resource="order",
                     record_id=doc_id,
                 )
+                after = _int((await self._get_raw("order", id=str(doc_id))).get("status"))
+                if after == 0:
+                    raise PermanentError(
+                        f"SOAP validOrder left order {doc_id} a draft (its answer carries no result: validate "
+                        "it in Dolibarr to see why, or set orders.validate_warehouse_id = 0)",
+                        where=self._where("order", doc_id),
+                    )
                 return
             if current == 3:  # updateOrder status 0 reopens a closed order (set_reopen -> validated)
                 await self._update_order(doc_id, {"status": 0})

@@ -129,6 +129,16 @@ class OrderSync:
             )  # addresses on the notes and the thirdparty (docs/dolibarr-soap.md)
         if bundle.document.currency and not caps.multicurrency:
             bundle = in_main_currency(bundle, caps.main_currency)  # docs/orders.md, Currencies
+        if bundle.credit_notes and not caps.credit_notes:
+            # on the order's report totals line: its refunds are not in Dolibarr
+            skipped = ", ".join(plan.ps_id for plan in bundle.credit_notes)
+            bundle = dataclasses.replace(
+                bundle,
+                warnings=(
+                    *bundle.warnings,
+                    f"credit notes not made ({skipped}): this Dolibarr backend cannot create credit notes",
+                ),
+            )
         if bundle.totals.outcome == "refused":
             await self._save_totals(shop, bundle, None, "refused")
             raise PermanentError(
@@ -168,11 +178,6 @@ class OrderSync:
                 await self._payments(shop, bundle, invoice_id, ids, work)
             if "credit_notes" in bundle.parts and caps.credit_notes:
                 await self._credit_notes(shop, bundle, gone, ids, invoice_id, work)
-            elif "credit_notes" in bundle.parts and bundle.credit_notes:
-                work.warnings.append(
-                    f"{len(bundle.credit_notes)} credit note(s) not made: this Dolibarr backend cannot "
-                    "create credit notes"
-                )
         if bundle.status == "cancelled" and "order" in bundle.parts:
             try:
                 deleted = await self._cancel(shop, bundle, order_id, invoice_id, work)

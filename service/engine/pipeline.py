@@ -137,6 +137,7 @@ class SyncEngine:
         self.stopping = asyncio.Event()
         self._streams: dict[str, StreamFactory] = dict(streams or {**STREAMS, **CATALOG_STREAMS})
         self._catalog_ready: set[str] = set()  # shops whose catalog setup was checked (catalog_setup.py)
+        self._told_aside: set[tuple[str, str]] = set()  # (shop, resource) told the backend cannot hold it
         self._writers: dict[str, ObjectWriter] = {}
         self._flights: SingleFlight[Ref, int] = SingleFlight()
         self._ids: dict[Ref, int] = {}
@@ -223,8 +224,19 @@ class SyncEngine:
         bound = log.bind(shop=shop.name, resource=resource)
         try:
             ctx = await self.context(shop)
-            if resource == "categories" and not ctx.categories_enabled:
-                bound.warning("pass.skipped", reason="the Dolibarr backend cannot hold categories (use REST)")
+            aside = {
+                "categories": (ctx.categories_enabled, "categories"),
+                "stock": (ctx.stock_enabled, "stock"),
+                "images": (ctx.images_enabled, "attached files (images)"),
+            }.get(resource)
+            if aside is not None and not aside[0]:
+                # once per shop and resource, not at every pass
+                if (shop.name, resource) not in self._told_aside:
+                    self._told_aside.add((shop.name, resource))
+                    bound.warning(
+                        "pass.skipped",
+                        reason=f"this Dolibarr (module off, or the SOAP backend) cannot hold {aside[1]}",
+                    )
                 report.outcome = "ok"
                 await self.finish_run(run_id, report)
                 return report

@@ -1258,10 +1258,16 @@ class _Dolibarr:
         except ValueError:
             return None
 
-    def _socid(self, value: Any) -> int:
+    def _socid(self, value: Any, table: str) -> int:
         socid = _as_int(value)
         if socid not in self.store.thirdparties:
-            raise _Refused("KO", "ErrorBadThirdPartyId")
+            # the real 20.0.2: the INSERT fails on the foreign key, and $newobject->error is MariaDB's words
+            raise _Refused(
+                "KO",
+                "Cannot add or update a child row: a foreign key constraint fails (`dolibarr`.`llx_"
+                f"{table}`, CONSTRAINT `fk_{table}_fk_soc` FOREIGN KEY (`fk_soc`) REFERENCES `llx_societe` "
+                "(`rowid`))",
+            )
         return socid
 
     # -- orders
@@ -1280,7 +1286,7 @@ class _Dolibarr:
             "ref": f"(PROV{oid})",
             "ref_client": None,  # createOrder does not read ref_client (server_order.php)
             "ref_ext": _empty_null(data.get("ref_ext")),
-            "socid": self._socid(data.get("thirdparty_id")),
+            "socid": self._socid(data.get("thirdparty_id"), "commande"),
             "statut": 0,
             "billed": 0,
             "date": self._day(data.get("date")) or now,
@@ -1403,7 +1409,7 @@ class _Dolibarr:
         ):
             raise _Refused("KO", "Invoice id or ref or ref_ext is mandatory.")
         invoice = self._new_invoice(
-            self._socid(data.get("thirdparty_id")),
+            self._socid(data.get("thirdparty_id"), "facture"),
             self._document_lines(data, recompute=False),
             ref_ext=_empty_null(data.get("ref_ext")),
             type=_as_int(data.get("type")),
@@ -1609,6 +1615,12 @@ async def _handle(request: web.Request) -> web.StreamResponse:
             refused = exc
     if refused is not None:
         parts = {"result": {"result_code": refused.code, "result_label": refused.label}, **refused.parts}
+    if len(operation.outputs) == 1:
+        # nusoap with a single output part takes the whole returned array as that part's value: the struct
+        # looks for result_code / result_label at the top, finds neither, and answers an empty <result> whatever
+        # happened, OK, KO or a bad key (validOrder on the real 20.0.2)
+        [(only, _kind)] = operation.outputs
+        parts = {only: Struct(parts, optionals=True)}
     return _xml(render_envelope(spec, operation, parts))
 
 

@@ -371,6 +371,61 @@ async def test_line_totals_are_dolibarrs_and_the_customer_ref_heads_the_public_n
     assert store(sim).orders[oid]["ref_client"] is None
 
 
+# validOrder's whole answer on the real 20.0.2, for a draft it validated and for an id that does not exist alike
+REAL_VALID_ORDER_BODY = (
+    '<SOAP-ENV:Body><ns1:validOrderResponse xmlns:ns1="http://www.dolibarr.org/ns/">'
+    '<result xsi:type="tns:result"></result></ns1:validOrderResponse></SOAP-ENV:Body>'
+)
+
+
+def _valid_order_request(order_id: int, key: str = DEFAULT_KEY) -> bytes:
+    return (
+        '<?xml version="1.0" encoding="utf-8"?><soap-env:Envelope '
+        'xmlns:soap-env="http://schemas.xmlsoap.org/soap/envelope/"><soap-env:Body>'
+        '<ns0:validOrder xmlns:ns0="http://www.dolibarr.org/ns/"><authentication>'
+        f"<dolibarrkey>{key}</dolibarrkey><sourceapplication>ps2doli</sourceapplication>"
+        f"<login>{DEFAULT_LOGIN}</login><password>{DEFAULT_PASSWORD}</password><entity>1</entity>"
+        f"</authentication><id>{order_id}</id><id_warehouse></id_warehouse></ns0:validOrder>"
+        "</soap-env:Body></soap-env:Envelope>"
+    ).encode()
+
+
+async def test_valid_order_answers_no_result_code_so_the_client_reads_the_order_back(
+    client: DolibarrSoapClient, sim: RunningServer
+) -> None:
+    """nusoap, given validOrder's single output part, takes the whole returned array as it: the real server
+    answers an empty <result> whether it validated, refused, or did not know the id or the key. The simulator
+    answers the same; the client validates with updateOrder status 1 (errors reported) and uses validOrder
+    only for a warehouse, reading the order back."""
+    ids = await seed(client)
+    oid = await client.create(order_payload(), ids)
+    for order_id, key in ((99999, DEFAULT_KEY), (oid, "wrong-key"), (oid, DEFAULT_KEY)):
+        answer = await _post(sim.url, "order", _valid_order_request(order_id, key))
+        assert REAL_VALID_ORDER_BODY in answer.decode(), answer
+    assert store(sim).orders[oid]["statut"] == 1
+
+    second = await client.create(order_payload(ref_ext="ps-main-order-6"), ids)
+    before = dict(operations(sim))
+    await client.set_document_status("order", second, "validated")
+    assert operations(sim)["updateOrder"] == before.get("updateOrder", 0) + 1
+    assert operations(sim).get("validOrder", 0) == before.get("validOrder", 0)
+
+    third = await client.create(order_payload(ref_ext="ps-main-order-7"), ids)
+    await client.set_document_status("order", third, "validated", warehouse_id=1)
+    assert store(sim).orders[third]["statut"] == 1
+    assert operations(sim)["validOrder"] == before.get("validOrder", 0) + 1
+
+
+async def test_a_document_of_an_unknown_thirdparty_is_refused_with_the_databases_words(
+    client: DolibarrSoapClient,
+) -> None:
+    """The real 20.0.2 inserts and lets MariaDB refuse: KO with the foreign key's message, a PermanentError."""
+    ids = {**await seed(client), CUSTOMER: 999999}
+    for kind, table in (("order", "commande"), ("invoice", "facture")):
+        with pytest.raises(PermanentError, match=f"CONSTRAINT `fk_{table}_fk_soc` FOREIGN KEY"):
+            await client.create(order_payload(kind, f"ps-main-{kind}-9"), ids)
+
+
 async def test_a_changed_draft_document_cannot_be_rewritten(client: DolibarrSoapClient) -> None:
     ids = await seed(client)
     oid = await client.create(order_payload(), ids)
