@@ -1041,8 +1041,22 @@ class DolibarrSoapClient:
                 await self._set_order_status(doc_id, 0, "validated", warehouse_id)
             await self._update_order(doc_id, {"status": 3})
             return
-        elif status == "cancelled" and current in (0, 1):
+        elif status == "cancelled" and current in (0, 1, 3):
+            # Commande::cancel only moves a validated order (UPDATE ... WHERE fk_statut = 1) and answers OK for
+            # any other, leaving it as it was (real 20.0.2: drafts stayed drafts): a draft is validated first
+            # (a cancelled order keeps its number), a closed one reopened
+            if current == 0:
+                await self._set_order_status(doc_id, 0, "validated", warehouse_id)
+            elif current == 3:
+                await self._update_order(doc_id, {"status": 0})
             await self._update_order(doc_id, {"status": -1})
+            after = _int((await self._get_raw("order", id=str(doc_id))).get("status"))
+            if after != -1:
+                raise PermanentError(
+                    f"SOAP updateOrder status -1 answered OK but order {doc_id} is still "
+                    f"{_ORDER_STATUS.get(after, str(after))}: cancel it in Dolibarr",
+                    where=self._where("order", doc_id),
+                )
             return
         if status == "shipped":
             raise self._unsupported(

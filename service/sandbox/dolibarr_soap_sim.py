@@ -1339,7 +1339,8 @@ class _Dolibarr:
         if isinstance(status, str) and status.strip() != "":
             wanted = _as_int(status)
             if wanted == -1:
-                order["statut"] = -1
+                if order["statut"] == 1:  # Commande::cancel: UPDATE ... WHERE fk_statut = 1, OK either way
+                    order["statut"] = -1
             elif wanted == 1:
                 self._validate_order(order)
             elif wanted == 0 and order["statut"] in (-1, 3):  # set_reopen: back to validated

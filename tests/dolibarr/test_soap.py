@@ -426,6 +426,25 @@ async def test_a_document_of_an_unknown_thirdparty_is_refused_with_the_databases
             await client.create(order_payload(kind, f"ps-main-{kind}-9"), ids)
 
 
+async def test_cancel_validates_a_draft_and_reopens_a_closed_order_first(
+    client: DolibarrSoapClient, sim: RunningServer
+) -> None:
+    """Commande::cancel only moves a validated order and answers OK for any other (the real 20.0.2 left three
+    invoiced-then-cancelled drafts as drafts): the client validates a draft, reopens a closed order, then
+    cancels, and reads the order back."""
+    ids = await seed(client)
+    draft = await client.create(order_payload(), ids)
+    await client._update_order(draft, {"status": -1})  # what Dolibarr does with a draft: OK, nothing changed
+    assert store(sim).orders[draft]["statut"] == 0
+    await client.set_document_status("order", draft, "cancelled")
+    closed = await client.create(order_payload(ref_ext="ps-main-order-6"), ids)
+    await client.set_document_status("order", closed, "closed")
+    await client.set_document_status("order", closed, "cancelled")
+    for oid in (draft, closed):
+        assert store(sim).orders[oid]["statut"] == -1
+        assert str(store(sim).orders[oid]["ref"]).startswith("CO"), "a cancelled order keeps its number"
+
+
 async def test_a_changed_draft_document_cannot_be_rewritten(client: DolibarrSoapClient) -> None:
     ids = await seed(client)
     oid = await client.create(order_payload(), ids)
