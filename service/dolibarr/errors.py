@@ -18,6 +18,9 @@ Every rule was written against an answer captured from Dolibarr 20.0.2 (``shared
 - 503 "Error when fetching user api_key :" (the key's user could not be read: the database went away while the
   request started; api_access.class.php) -> :class:`TransientError`, whatever the method: the call never ran.
   "... : More than 1 user with this apikey" -> :class:`ConfigError`.
+- 500 JSON error naming the call but no reason ("Error when validating Invoice:"), or "Failed to move file into"
+  (an upload whose file or index could not be stored) -> :class:`TransientError` (an idempotent action, an
+  upload) or :class:`AmbiguousWrite` (a create): seen while Dolibarr's database stopped; not a refusal.
 - 501 unknown route -> :class:`ConfigError` naming the route (module off or Dolibarr too old).
 - 503 stock movement of quantity 0 -> :class:`PermanentError` (the client never sends 0 anyway).
 - 409 "probably used", or a DELETE refused with ``ErrorRecordHasChildren`` -> :class:`ObjectInUse` (deactivate
@@ -330,6 +333,31 @@ def _key_lookup_error(a: Answer) -> SyncError:
     )
 
 
+_FILE_NOT_STORED = re.compile(r"Failed to move file into", re.IGNORECASE)
+
+
+def _no_reason(a: Answer) -> bool:
+    """A 500 JSON error whose message names the call and no reason ("Error when validating Invoice:"): Dolibarr's
+    object error was empty, as when its database connection went away in the middle of the call. (A 503 without
+    a reason is a refusal: a service's stock movement.)"""
+    if a.status != 500 or a.restler_error is None:
+        return False
+    return a.message.rstrip().endswith(":") or bool(_FILE_NOT_STORED.search(a.message))
+
+
+def _no_reason_error(a: Answer) -> SyncError:
+    text = (
+        f"Dolibarr failed on {a.sends} without a reason ({first_bytes(a.message, 120)}): its database or "
+        "storage may have gone away during the call"
+    )
+    if a.idempotent or _FILE_NOT_STORED.search(a.message):
+        # validations, closes and category links are repeatable; an upload replaces the file
+        return TransientError(text, where=a.where, status=a.status)
+    return AmbiguousWrite(
+        f"{text}; look the object up before sending it again", where=a.where, status=a.status
+    )
+
+
 def _status(*codes: int) -> Callable[[Answer], bool]:
     return lambda a: a.status in codes
 
@@ -635,6 +663,7 @@ RULES: tuple[Rule, ...] = (
     Rule("409 conflict (object in use)", _status(409), _in_use),
     Rule("delete refused: the record has children (ErrorRecordHasChildren)", _delete_refused, _in_use),
     Rule("other 4xx (400 validation, 405, ...)", _client_error, _bad_request),
+    Rule("500 JSON error without a reason, or a file not stored", _no_reason, _no_reason_error),
     Rule("5xx with Dolibarr's JSON error", _server_error_json, _server_error_json_build),
     Rule("5xx without a classified body", _server_error, _server_error_build),
     Rule("2xx (JSON = success, anything else = bad response)", _success, _success_build),

@@ -48,3 +48,40 @@ def test_two_users_with_the_same_key_is_a_configuration_error() -> None:
         503, "Service Unavailable: Error when fetching user api_key : More than 1 user with this apikey"
     )
     assert isinstance(classify("GET", 503, {}, body, Where(), route="/status"), ConfigError)
+
+
+@pytest.mark.parametrize(
+    ("route", "message", "idempotent", "expected"),
+    [
+        (
+            "/invoices/60/validate",
+            "Internal Server Error: Error when validating Invoice: ",
+            True,
+            TransientError,
+        ),
+        ("/orders/64/validate", "Internal Server Error: Error when validating Order: ", True, TransientError),
+        ("/products", "Internal Server Error: Error creating product: ", False, AmbiguousWrite),
+        (
+            "/documents/upload",
+            "Internal Server Error: Failed to move file into '/srv/x/documents/produit/demo_10-2/ps-image-20.jpg'",
+            False,
+            TransientError,
+        ),
+    ],
+)
+def test_a_5xx_without_a_reason_during_an_outage_is_not_a_refusal(
+    route: str, message: str, idempotent: bool, expected: type[Exception]
+) -> None:
+    """Regression: while the real Dolibarr's MariaDB stopped (and php-fpm reloaded), 'Error when validating
+    Invoice: ' (an empty reason) and an upload's 'Failed to move file into ...' were refusals: order 55 and a
+    product's images were filed, and the sync ended without order 55's validated invoice and payment until the
+    queue's retry came due."""
+    body = restler(500, message)
+    error = classify("POST", 500, {}, body, Where(), route=route, idempotent=idempotent)
+    assert type(error) is expected
+
+
+def test_a_5xx_with_a_reason_on_a_write_stays_a_refusal() -> None:
+    body = restler(500, "Internal Server Error: Error when validating Invoice: ErrorBadValueForParameter")
+    error = classify("POST", 500, {}, body, Where(), route="/invoices/1/validate", idempotent=True)
+    assert isinstance(error, PermanentError)
