@@ -595,7 +595,6 @@ UNSUPPORTED = [
         lambda c: c.create(ContactPayload(ref_ext="c", thirdparty=CUSTOMER, lastname="Doe"), {}),
     ),
     ("create a variant", lambda c: c.create_variant(1, (("Size", "M"),), tee(), {})),
-    ("read categories", lambda c: c.object_categories("product", 1)),
     ("link a category", lambda c: c.link_category(1, "product", 1)),
     ("unlink a category", lambda c: c.unlink_category(1, "product", 1)),
     ("read stock", lambda c: c.stock_level(1, 1)),
@@ -1206,6 +1205,55 @@ async def test_orders_over_soap_land_without_contacts_and_a_second_pass_writes_n
         assert len({i["ref_ext"] for i in invoices}) == len(invoices) > 0
         with_address = [t for t in store(soap_server).thirdparties.values() if t.get("town")]
         assert with_address, "no invoice address reached a thirdparty"
+    finally:
+        await soap_server.stop()
+        await shop_server.stop()
+
+
+async def test_products_created_before_a_lost_commit_are_adopted_over_soap(tmp_path: Path) -> None:
+    """As after a SIGKILL between Dolibarr's answer and the commit (real pair): a products pass with a fresh
+    state database finds every product by ref_ext (getListOfProductsOrServices) and adopts it; comparing an
+    adopted product's category links must not end the pass (SOAP holds none: object_categories is empty)."""
+    from service.app import wired
+    from service.sandbox import prestashop_sim
+    from service.sandbox.shop_generator import generate_shop
+    from service.settings import parse_settings
+
+    shop = generate_shop(2, categories=3, products=6, customers=1, combination_share=0)
+    shop_server = await start_app(prestashop_sim.create_app(shop, key=prestashop_sim.DEFAULT_KEY))
+    soap_server = await start_app(create_app())
+
+    def document(state: Path) -> dict[str, Any]:
+        return {
+            "state_path": str(state),
+            "dolibarr": {
+                "url": soap_server.url,
+                "backend": "soap",
+                "api_key": DEFAULT_KEY,
+                "login": DEFAULT_LOGIN,
+                "password": DEFAULT_PASSWORD,
+            },
+            "retry": {"attempts": 3, "base_delay_s": 0.01, "max_delay_s": 0.1},
+            "shops": [
+                {
+                    "name": "main",
+                    "url": shop_server.url,
+                    "api_key": prestashop_sim.DEFAULT_KEY,
+                    "timezone": shop.timezone,
+                    "catalog_only": True,
+                }
+            ],
+        }
+
+    try:
+        outcomes = []
+        for state in (tmp_path / "a.sqlite3", tmp_path / "b.sqlite3"):
+            async with wired(parse_settings(document(state), base_dir=tmp_path)) as w:
+                [report] = await w.engine.run_many([("main", "products")])
+            outcomes.append((report.outcome, report.created, report.failed))
+        created = outcomes[0][1]
+        assert created > 0 and outcomes == [("ok", created, 0), ("ok", 0, 0)], outcomes
+        assert soap_server.app[OPERATIONS_KEY]["createProductOrService"] == created
     finally:
         await soap_server.stop()
         await shop_server.stop()
