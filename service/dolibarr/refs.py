@@ -67,6 +67,11 @@ def api_scalar(text: str) -> str:
     text = text.strip()
     while True:
         before = text
+        # dol_string_nohtmltag (tags aside): doubled spaces folded while one stands after the first character
+        # (PHP's strpos() at 0 is falsy), then trimmed
+        while text.find("  ") > 0:
+            text = text.replace("  ", " ")
+        text = text.strip()
         text = re.sub(r"\\([0-9xu])", r"/\1", text)
         text = _DANGEROUS.sub("", text)
         if text == before:
@@ -74,7 +79,17 @@ def api_scalar(text: str) -> str:
 
 
 def stored_product_ref(ref: str) -> str:
-    """``ref`` as Dolibarr 20 stores it when a product is created through the REST API."""
+    """``ref`` as Dolibarr 20 stores it when a product is created through the REST API, cleaned until nothing
+    changes: what is sent must be what a create stores *and* what an update keeps (``A-..-B`` -> ``A--B`` after one
+    round, which a create would store as ``A_B``)."""
+    while True:
+        cleaned = _create_cleaning(ref)
+        if cleaned == ref:
+            return cleaned
+        ref = cleaned
+
+
+def _create_cleaning(ref: str) -> str:
     text = _replace(api_scalar(ref).strip(" \t\n\r\0\x0b"), _NOSPECIAL)
     # dol_sanitizeFileName: unaccent, forbidden file name characters, then its dash and dot rules
     text = _replace(text.translate(_UNACCENT_TABLE), _FILESYSTEM)

@@ -27,6 +27,8 @@ from service.dolibarr.refs import stored_product_ref
         ("000123", "000123"),
         ("a--b", "a_b"),
         ("v1..2", "v12"),
+        ('TUBE 1/2 " INOX', "TUBE_1_2_INOX"),  # the quote's removal leaves two spaces, folded by Dolibarr
+        ("A-..-B", "A_B"),  # '..' removed joins two dashes: a create would store A_B, so that is asked for
     ],
 )
 def test_a_reference_is_asked_for_as_dolibarr_stores_it(shop_reference: str, dolibarr_ref: str) -> None:
