@@ -297,14 +297,17 @@ class ObjectWriter:
             try:
                 object_id = await self.create_once(item, dataclasses.replace(payload, ref=candidate), ids)
             except RefAlreadyExists:
-                holder = await self.port.find_product_by_ref(candidate)
-                if holder is not None and holder.ref_ext == payload.ref_ext:
-                    # our own create of this record landed late (after a timeout and a lookup that missed it)
-                    log.warning("dolibarr.create_landed_late", shop=self.shop, ps_id=item.ps_id, id=holder.id)
+                # our own create of this record may have landed late (after a timeout and a lookup that missed
+                # it): asked by ref_ext, one request whatever the ref is (a ref with quotes or parentheses can
+                # be looked up neither by path nor by sqlfilters: that was a listing of every product)
+                landed = await self.find(item.kind, payload.ref_ext, fresh=True)
+                if landed is not None:
+                    log.warning("dolibarr.create_landed_late", shop=self.shop, ps_id=item.ps_id, id=landed.id)
+                    held = landed.ref or candidate
                     async with self.lanes.slot():
-                        await self.port.update(holder.id, dataclasses.replace(payload, ref=candidate), ids)
-                    await self._sync_categories(holder.id, payload.categories, ids, created=False)
-                    return holder.id, candidate
+                        await self.port.update(landed.id, dataclasses.replace(payload, ref=held), ids)
+                    await self._sync_categories(landed.id, payload.categories, ids, created=False)
+                    return landed.id, held
                 if n == 0 and payload.ref_shared:
                     found = await self._shareable(candidate)
                     if found is not None and found.ref_ext:
