@@ -1275,3 +1275,37 @@ async def test_a_redirect_is_a_config_error_naming_the_target() -> None:
     finally:
         await soap.close()
         await running.stop()
+
+
+@pytest.mark.parametrize(
+    ("catalog", "blocking"),
+    [({"warehouse_id": 1}, []), ({"warehouse_id": 1, "combinations": "variants"}, ["variants"])],
+)
+async def test_check_over_soap_names_what_steps_aside_and_fails_only_for_variants(
+    client: DolibarrSoapClient, catalog: dict[str, Any], blocking: list[str]
+) -> None:
+    """``ps2doli check`` reads feature_findings: over SOAP each part the servers cannot hold is a note (enabling
+    a module would not help), and only combinations = "variants" fails."""
+    from service.features import feature_findings
+    from service.settings import parse_settings
+
+    shops = parse_settings(
+        {
+            "dolibarr": {
+                "url": "http://erp",
+                "api_key": "k",
+                "backend": "soap",
+                "login": "a",
+                "password": "p",
+            },
+            "shops": [{"name": "main", "url": "http://shop", "api_key": "s", "catalog": catalog}],
+        },
+        base_dir=Path("/tmp"),
+    ).shops
+    findings = feature_findings(await client.capabilities(), shops)
+    assert [f.text for f in findings if f.blocking and not any(b in f.text for b in blocking)] == []
+    assert len([f for f in findings if f.blocking]) == len(blocking)
+    notes = " | ".join(f.text for f in findings if not f.blocking)
+    assert "shop main: synced over SOAP: products, flat combinations, customers, orders" in notes
+    for what in ("categories", "stock", "images", "contacts", "customer refs", "payments", "credit notes"):
+        assert f"steps aside over SOAP: {what}" in notes, what
