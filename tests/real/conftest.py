@@ -8,6 +8,8 @@ import os
 
 import pytest
 
+from tests.real.ledger import CleanRun
+from tests.real.ledger import clean_run as clean_run_of
 from tests.real.realpair import Pair, kit_present, up
 
 # a first up.sh on a bare machine installs packages and builds both servers: minutes, not the default 300 s
@@ -36,3 +38,12 @@ def pair() -> Pair:
             pytest.fail(f"CI: the real pair did not come up: {exc}")
         pytest.skip(f"the real pair did not come up: {exc}")
     return Pair(env)
+
+
+@pytest.fixture(scope="session")
+def clean_run(pair: Pair, tmp_path_factory: pytest.TempPathFactory) -> CleanRun:
+    """One uninterrupted sync of the whole seeded shop into ``clean-mc``, once per session: the crash and
+    outage tests (tests/real/test_exactly_once.py, test_outages.py) must end with the same Dolibarr."""
+    run = clean_run_of(pair, tmp_path_factory.mktemp("clean-run"))
+    assert run.exit_code == 0, f"the clean run exited {run.exit_code}: see {run.settings.parent}"
+    return run
