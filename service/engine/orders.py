@@ -341,7 +341,13 @@ class OrderSync:
                 clear_failure=False,
             )
             await self._check_totals(shop, bundle, order_id)
+            work.state["totals"] = True
             return order_id
+        if work.state.get("doc") == doc_hash and not work.state.get("totals"):
+            # stopped between the order's commit and its totals check (a crash): checked now, or report totals
+            # would never list the order
+            await self._check_totals(shop, bundle, order_id)
+            work.state["totals"] = True
         if work.state.get("doc") != doc_hash:
             if work.state.get("status", "draft") == "draft":
                 await self._update(order_id, document, ids, work)
@@ -357,6 +363,7 @@ class OrderSync:
                 )
             work.state["doc"] = doc_hash
             await self._check_totals(shop, bundle, order_id)
+            work.state["totals"] = True
         return order_id
 
     async def _update(
