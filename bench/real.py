@@ -141,9 +141,13 @@ def main() -> int:
     parser.add_argument("--limit-posts", type=int, default=200)
     parser.add_argument("--skip-orders", action="store_true")
     parser.add_argument("--latency", type=int, default=0, help="changes for the latency figure (0: skip)")
+    parser.add_argument("--latency-only", action="store_true", help="only the latency figure")
     args = parser.parse_args()
     pair = Pair(up())
     rows: list[str] = []
+    if args.latency_only:
+        print(latency(pair, args.latency or 20))
+        return 0
 
     limits: dict[int, float] = {}
     for concurrency in args.concurrency:
