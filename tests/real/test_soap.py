@@ -289,6 +289,12 @@ def test_every_customer_is_one_thirdparty_and_carries_an_invoice_address_of_its_
     assert {k for k in mine if k.startswith("ps-main-customer-")} == {
         f"ps-main-customer-{cid}" for cid in registered
     }
+    # guests (orders.guest_policy = "per_email"): one thirdparty per e-mail, found again by ref_ext only (SOAP
+    # has no e-mail lookup)
+    guests = sorted({str(c["email"]).lower() for c in customers.values() if str(c.get("is_guest")) == "1"})
+    assert (
+        sorted(str(r["email"]).lower() for k, r in mine.items() if k.startswith("ps-main-guest-")) == guests
+    )
     towns: dict[str, set[str]] = defaultdict(set)
     for order in soap_run.by_ref_ext(soap_run.doli_orders).values():
         shop_order = soap_run.orders[order_id(str(order["ref_ext"]))]
