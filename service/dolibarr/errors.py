@@ -18,6 +18,8 @@ Every rule was written against an answer captured from Dolibarr 20.0.2 (``shared
 - 503 "Error when fetching user api_key :" (the key's user could not be read: the database went away while the
   request started; api_access.class.php) -> :class:`TransientError`, whatever the method: the call never ran.
   "... : More than 1 user with this apikey" -> :class:`ConfigError`.
+- DELETE of a document line answered 405 ``ErrorLineIDDoesNotMatchWithObjectID`` -> :class:`NotFound`: the line
+  is gone already (a delete repeated after its answer was lost).
 - 500 JSON error naming the call but no reason ("Error when validating Invoice:"), or "Failed to move file into"
   (an upload whose file or index could not be stored) -> :class:`TransientError` (an idempotent action, an
   upload) or :class:`AmbiguousWrite` (a create): seen while Dolibarr's database stopped; not a refusal.
@@ -358,6 +360,21 @@ def _no_reason_error(a: Answer) -> SyncError:
     )
 
 
+def _line_gone(a: Answer) -> bool:
+    """DELETE of a document line answered 405 ErrorLineIDDoesNotMatchWithObjectID: the line is not on that
+    document (Commande::deleteLine, Facture::deletelines), i.e. deleted already."""
+    return (
+        a.method == "DELETE"
+        and "/lines/" in a.route
+        and a.status in (404, 405)
+        and "ErrorLineIDDoesNotMatchWithObjectID" in a.text
+    )
+
+
+def _line_gone_error(a: Answer) -> SyncError:
+    return NotFound(f"{a.sends}: the line is no longer on the document (deleted already)", where=a.where)
+
+
 def _status(*codes: int) -> Callable[[Answer], bool]:
     return lambda a: a.status in codes
 
@@ -650,6 +667,7 @@ RULES: tuple[Rule, ...] = (
     Rule("401 bad or missing API key", _status(401), _unauthorized),
     Rule("403 injection filter HTML page", _injection, _injection_error),
     Rule("403 permission", _status(403), _forbidden),
+    Rule("DELETE of a line no longer on its document", _line_gone, _line_gone_error),
     Rule("404 not found", _status(404), _not_found),
     Rule("501 unknown route", _status(501), _unknown_route),
     Rule("503 stock movement of quantity 0", _qty_zero, _qty_zero_error),

@@ -8,7 +8,7 @@ import json
 import pytest
 
 from service.dolibarr.errors import classify
-from service.errors import AmbiguousWrite, ConfigError, PermanentError, TransientError, Where
+from service.errors import AmbiguousWrite, ConfigError, NotFound, PermanentError, TransientError, Where
 
 
 def restler(status: int, message: str) -> bytes:
@@ -84,4 +84,20 @@ def test_a_5xx_without_a_reason_during_an_outage_is_not_a_refusal(
 def test_a_5xx_with_a_reason_on_a_write_stays_a_refusal() -> None:
     body = restler(500, "Internal Server Error: Error when validating Invoice: ErrorBadValueForParameter")
     error = classify("POST", 500, {}, body, Where(), route="/invoices/1/validate", idempotent=True)
+    assert isinstance(error, PermanentError)
+
+
+@pytest.mark.parametrize("route", ["/orders/2/lines/3", "/invoices/60/lines/118"])
+def test_deleting_a_line_that_is_gone_already_is_not_found(route: str) -> None:
+    """Regression (bench/real_crash.py --cut-every 25): the answer of DELETE /orders/2/lines/3 was lost after
+    Dolibarr deleted the line; the repeated DELETE got 405 ErrorLineIDDoesNotMatchWithObjectID, a refusal that
+    filed order 33 and left it a draft holding one line of three (29.90 for 118.90), with no invoice nor
+    payment until the failure queue's retry. The line is gone: that is what the delete wanted."""
+    body = restler(405, "Method Not Allowed: ErrorLineIDDoesNotMatchWithObjectID")
+    assert isinstance(classify("DELETE", 405, {}, body, Where(), route=route), NotFound)
+
+
+def test_the_same_answer_to_another_call_stays_a_refusal() -> None:
+    body = restler(405, "Method Not Allowed: ErrorLineIDDoesNotMatchWithObjectID")
+    error = classify("PUT", 405, {}, body, Where(), route="/orders/2/lines/3")
     assert isinstance(error, PermanentError)
