@@ -242,12 +242,16 @@ _NUMBERING_RACE = re.compile(
     r"DB_ERROR_RECORD_ALREADY_EXISTS",
     re.IGNORECASE | re.DOTALL,
 )
+# two saves of one object's extrafields at once: insertExtraFields deletes then inserts its row, and the second
+# insert meets the first (real 20.0.2, PUT /products/{id} after a lost state file: uk_product_extrafields)
+_EXTRAFIELDS_RACE = r"Duplicate entry .{0,200}? for key .{0,10}uk_\w*_extrafields"
 _DB_TRANSIENT = re.compile(
-    r"Deadlock found|Lock wait timeout|server has gone away|Too many connections|Lost connection to",
+    r"Deadlock found|Lock wait timeout|server has gone away|Too many connections|Lost connection to|"
+    + _EXTRAFIELDS_RACE,
     re.IGNORECASE,
 )
 # the conflicts after which InnoDB rolled the whole transaction back
-_DB_CONFLICT = re.compile(r"Deadlock found|Lock wait timeout", re.IGNORECASE)
+_DB_CONFLICT = re.compile(r"Deadlock found|Lock wait timeout|" + _EXTRAFIELDS_RACE, re.IGNORECASE | re.DOTALL)
 _TECHNICAL_PAGE = re.compile(r"Dolibarr has detected a technical error", re.IGNORECASE)
 _DB_DOWN = re.compile(r"DolibarrHasDetectedError|Failed to connect to (the )?database", re.IGNORECASE)
 _INJECTION = re.compile(r"SQL or Script injection protection", re.IGNORECASE)

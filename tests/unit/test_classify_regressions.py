@@ -80,13 +80,19 @@ def test_insufficient_rights_is_a_configuration_error() -> None:
         ("/orders", 500, "Internal Server Error: Error creating order: Lock wait timeout exceeded"),
         ("/stockmovements", 503, "Service Unavailable: Error when create stock movement : Deadlock found"),
         ("/products/2/variants", 500, "Internal Server Error: Error creating new product variant"),
+        (
+            "/products/73",
+            500,
+            "Internal Server Error: Error updating product: Duplicate entry '73' for key 'uk_product_extrafields'",
+        ),
     ],
 )
 def test_lock_conflicts_on_writes_are_database_busy_not_refusals(
     route: str, status: int, message: str
 ) -> None:
     """Real Dolibarr under parallel writes: each ended the pass (or failed the record) instead of a retry."""
-    error = classify("POST", status, {}, answer(status, message), Where(), route=route)
+    method = "PUT" if route == "/products/73" else "POST"
+    error = classify(method, status, {}, answer(status, message), Where(), route=route)
     assert isinstance(error, DatabaseBusy)
 
 
