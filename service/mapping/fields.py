@@ -40,12 +40,20 @@ def read_flag(record: Record, name: str, default: bool = False) -> bool:
         raise MappingError(name, str(exc)) from None
 
 
+# No price, quantity, rate or weight of a shop comes near this; above it, rounding to the cent or to 8 decimals
+# leaves Decimal's 28 digits (decimal.InvalidOperation): a corrupt record, named as such.
+MAX_PLAUSIBLE_NUMBER = Decimal("1e15")
+
+
 def read_opt_decimal(record: Record, name: str) -> Decimal | None:
-    """The field's number, or None when it is empty."""
+    """The field's number, or None when it is empty. A number of implausible size is a MappingError."""
     try:
-        return values.as_opt_decimal(record.get(name))
+        number = values.as_opt_decimal(record.get(name))
     except ValueError as exc:
         raise MappingError(name, str(exc)) from None
+    if number is not None and abs(number) >= MAX_PLAUSIBLE_NUMBER:
+        raise MappingError(name, f"implausible number {number:.6g}")
+    return number
 
 
 def read_decimal(record: Record, name: str) -> Decimal:

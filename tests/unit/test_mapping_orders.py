@@ -455,6 +455,14 @@ def test_an_implausible_derived_vat_rate_is_a_mapping_error_naming_the_price() -
         map_order(source(order(details), details), ctx())
 
 
+def test_an_amount_of_implausible_size_is_a_mapping_error_naming_it() -> None:
+    # regression (hypothesis, locally): total_discounts_tax_incl = 1e+26 raised decimal.InvalidOperation from
+    # the rounding to the cent instead of a MappingError
+    details = [line(1, "10", 1, "20")]
+    with pytest.raises(MappingError, match="total_discounts_tax_incl"):
+        map_order(source(order(details, total_discounts_tax_incl="1e+26"), details), ctx())
+
+
 # ----------------------------------------------------------------------------------------------- payments
 
 
