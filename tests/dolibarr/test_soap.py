@@ -49,6 +49,7 @@ from service.sandbox.dolibarr_soap_sim import (
 from service.sandbox.faults import FaultPlan
 from service.sandbox.runner import RunningServer, start_app
 from service.settings import DolibarrSettings, RetrySettings, Secret
+from tests.dolibarr.soap_support import soap_sync_document
 
 SOAP_REFERENCE = Path(__file__).resolve().parents[2].parent / "shared" / "reference" / "dolibarr" / "soap"
 needs_captures = pytest.mark.skipif(
@@ -1098,27 +1099,13 @@ async def test_the_engine_syncs_customers_over_soap_and_adopts_them_after_losing
     soap_server = await start_app(create_app())
 
     def document(state: Path) -> dict[str, Any]:
-        return {
-            "state_path": str(state),
-            "dolibarr": {
-                "url": soap_server.url,
-                "backend": "soap",
-                "api_key": DEFAULT_KEY,
-                "login": DEFAULT_LOGIN,
-                "password": DEFAULT_PASSWORD,
-                "timeout_s": 10,
-            },
-            "retry": {"attempts": 3, "base_delay_s": 0.01, "max_delay_s": 0.1},
-            "shops": [
-                {
-                    "name": "main",
-                    "url": shop_server.url,
-                    "api_key": prestashop_sim.DEFAULT_KEY,
-                    "timezone": shop.timezone,
-                    "resources": {"customers": {"enabled": True, "interval_s": 5}},
-                }
-            ],
-        }
+        return soap_sync_document(
+            state,
+            soap_server.url,
+            shop_server.url,
+            shop.timezone,
+            resources={"customers": {"enabled": True, "interval_s": 5}},
+        )
 
     try:
         for run, state in enumerate((tmp_path / "a.sqlite3", tmp_path / "b.sqlite3")):
@@ -1151,31 +1138,17 @@ async def test_orders_over_soap_land_without_contacts_and_a_second_pass_writes_n
     shop = generate_shop(5, categories=3, products=6, customers=4, orders=12, combination_share=0)
     shop_server = await start_app(prestashop_sim.create_app(shop, key=prestashop_sim.DEFAULT_KEY))
     soap_server = await start_app(create_app())
-    document: dict[str, Any] = {
-        "state_path": str(tmp_path / "s.sqlite3"),
-        "dolibarr": {
-            "url": soap_server.url,
-            "backend": "soap",
-            "api_key": DEFAULT_KEY,
-            "login": DEFAULT_LOGIN,
-            "password": DEFAULT_PASSWORD,
-            "timeout_s": 10,
+    document = soap_sync_document(
+        tmp_path / "s.sqlite3",
+        soap_server.url,
+        shop_server.url,
+        shop.timezone,
+        orders={"guest_policy": "shared"},
+        resources={
+            r: {"enabled": r in ("products", "customers", "orders")}
+            for r in ("categories", "combinations", "stock", "images")
         },
-        "retry": {"attempts": 3, "base_delay_s": 0.01, "max_delay_s": 0.1},
-        "shops": [
-            {
-                "name": "main",
-                "url": shop_server.url,
-                "api_key": prestashop_sim.DEFAULT_KEY,
-                "timezone": shop.timezone,
-                "orders": {"guest_policy": "shared"},
-                "resources": {
-                    r: {"enabled": r in ("products", "customers", "orders")}
-                    for r in ("categories", "combinations", "stock", "images")
-                },
-            }
-        ],
-    }
+    )
     writes = ("create", "update", "valid", "delete")
     try:
         async with wired(parse_settings(document, base_dir=tmp_path)) as w:
@@ -1240,26 +1213,7 @@ async def test_products_created_before_a_lost_commit_are_adopted_over_soap(tmp_p
     soap_server = await start_app(create_app())
 
     def document(state: Path) -> dict[str, Any]:
-        return {
-            "state_path": str(state),
-            "dolibarr": {
-                "url": soap_server.url,
-                "backend": "soap",
-                "api_key": DEFAULT_KEY,
-                "login": DEFAULT_LOGIN,
-                "password": DEFAULT_PASSWORD,
-            },
-            "retry": {"attempts": 3, "base_delay_s": 0.01, "max_delay_s": 0.1},
-            "shops": [
-                {
-                    "name": "main",
-                    "url": shop_server.url,
-                    "api_key": prestashop_sim.DEFAULT_KEY,
-                    "timezone": shop.timezone,
-                    "catalog_only": True,
-                }
-            ],
-        }
+        return soap_sync_document(state, soap_server.url, shop_server.url, shop.timezone, catalog_only=True)
 
     try:
         outcomes = []

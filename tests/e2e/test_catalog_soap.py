@@ -4,20 +4,17 @@ flat combinations land, every other part of the catalog steps aside instead of f
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 from service.app import wired
 from service.sandbox import prestashop_sim
 from service.sandbox.dolibarr_soap_sim import (
-    DEFAULT_KEY,
-    DEFAULT_LOGIN,
-    DEFAULT_PASSWORD,
     STORE_KEY,
     create_app,
 )
 from service.sandbox.runner import start_app
 from service.sandbox.shop_generator import generate_shop
 from service.settings import parse_settings
+from tests.dolibarr.soap_support import soap_sync_document
 from tests.e2e.catalog_support import CATALOG, combinations_of
 
 
@@ -25,28 +22,14 @@ async def test_the_catalog_over_soap_syncs_products_and_skips_what_soap_cannot_h
     shop = generate_shop(31, categories=4, products=8, customers=2, combinations_per_product=2)
     shop_server = await start_app(prestashop_sim.create_app(shop, key=prestashop_sim.DEFAULT_KEY))
     soap_server = await start_app(create_app())
-    document: dict[str, Any] = {
-        "state_path": str(tmp_path / "s.sqlite3"),
-        "dolibarr": {
-            "url": soap_server.url,
-            "backend": "soap",
-            "api_key": DEFAULT_KEY,
-            "login": DEFAULT_LOGIN,
-            "password": DEFAULT_PASSWORD,
-            "timeout_s": 10,
-        },
-        "retry": {"attempts": 3, "base_delay_s": 0.01, "max_delay_s": 0.1},
-        "shops": [
-            {
-                "name": "main",
-                "url": shop_server.url,
-                "api_key": prestashop_sim.DEFAULT_KEY,
-                "timezone": shop.timezone,
-                "resources": {r: {"enabled": r in CATALOG} for r in ("customers", "orders")},
-                "catalog": {"warehouse_id": 1},
-            }
-        ],
-    }
+    document = soap_sync_document(
+        tmp_path / "s.sqlite3",
+        soap_server.url,
+        shop_server.url,
+        shop.timezone,
+        resources={r: {"enabled": r in CATALOG} for r in ("customers", "orders")},
+        catalog={"warehouse_id": 1},
+    )
     try:
         async with wired(parse_settings(document, base_dir=tmp_path)) as w:
             reports = await w.engine.run_many([("main", r) for r in CATALOG])
