@@ -5,7 +5,10 @@ reconcile job (``reconcile_interval_s``: deletions) when those intervals are set
 
 - ``max_instances=1`` and ``coalesce=True``: a slow pass is never overlapped by the next tick, and missed ticks
   collapse into one.
-- Jitter spreads the shops' polls so they do not all hit Dolibarr in the same second.
+- Each job starts at its own fixed offset (up to a tenth of its interval, from a hash of its id), so shops and
+  resources with equal intervals do not all hit Dolibarr in the same second, while every job keeps its exact
+  period: a change waits at most one interval plus a pass (a random jitter per fire would add up to that tenth
+  to every wait).
 - A pass that fails with a transient error (a side down) pauses that shop's jobs with an exponential backoff;
   they resume by themselves once a pass succeeds. No cursor moves while a side is down.
 - On SIGTERM/SIGINT: no new pass starts, passes in flight finish their current page (their pushes complete and
@@ -17,7 +20,9 @@ from __future__ import annotations
 import asyncio
 import signal
 import time
+import zlib
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 
 import structlog
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
@@ -82,6 +87,17 @@ async def done_lately(store: StateStore, shop: ShopSettings, resource: str) -> b
     return True
 
 
+def stagger_s(job_id: str, interval: float) -> float:
+    """A job's fixed offset within the first tenth of its interval, the same on every start (a hash of its id):
+    spreads equal intervals without adding a random delay to each pass."""
+    return (zlib.crc32(job_id.encode()) % 1000) / 1000 * interval / 10
+
+
+def first_run(job_id: str, interval: float) -> datetime:
+    """One interval after now (the start-up round runs every pass once before), plus the job's stagger."""
+    return datetime.now().astimezone() + timedelta(seconds=interval + stagger_s(job_id, interval))
+
+
 class Service:
     def __init__(self, settings: Settings, engine: SyncEngine) -> None:
         self.settings = settings
@@ -107,13 +123,14 @@ class Service:
                     if interval <= 0:
                         continue
                     suffix = "" if mode == "pass" else f":{mode}"
+                    job_id = f"{shop.name}:{resource}{suffix}"
                     # no next_run_time: APScheduler 3 adds a job given next_run_time=None *paused* (it would
                     # never run after the first round)
                     self.scheduler.add_job(
                         self._tick,
-                        IntervalTrigger(seconds=interval, jitter=max(1, interval // 10)),
+                        IntervalTrigger(seconds=interval, start_date=first_run(job_id, interval)),
                         args=(shop.name, resource, mode),
-                        id=f"{shop.name}:{resource}{suffix}",
+                        id=job_id,
                         name=f"{'sync' if mode == 'pass' else mode} {shop.name} {resource}",
                         max_instances=1,
                         coalesce=True,

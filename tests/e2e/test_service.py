@@ -110,3 +110,36 @@ async def test_the_dolibarr_concurrency_gauge_follows_the_adaptive_limit() -> No
             assert await gauge() == "ps2doli_dolibarr_concurrency 4.0"
     finally:
         await runner.cleanup()
+
+
+async def test_every_job_keeps_its_exact_period_and_equal_intervals_start_apart(
+    sandbox: Sandbox, tmp_path: Path
+) -> None:
+    """Regression (issue 12's latency): a random jitter of up to a tenth of the interval on every fire made a
+    change wait up to 66 s at the default 60 s products interval; a fixed offset per job spreads the polls
+    without delaying any pass."""
+    import dataclasses
+    from datetime import timedelta
+
+    from service.app import wired
+    from service.scheduler import Service, stagger_s
+
+    settings = sandbox.settings(tmp_path / "s.sqlite3", resources=("categories", "products", "customers"))
+    second = dataclasses.replace(settings.shops[0], name="second")
+    settings = dataclasses.replace(settings, shops=(settings.shops[0], second))
+    async with wired(settings) as w:
+        service = Service(settings, w.engine)
+        service.schedule()
+        jobs = {job.id: job for job in service.scheduler.get_jobs()}
+    passes = [job for job_id, job in jobs.items() if ":" in job_id and job_id.count(":") == 1]
+    assert len(passes) == 6
+    starts = set()
+    for job in passes:
+        interval = job.trigger.interval.total_seconds()
+        assert job.trigger.jitter is None
+        fire = job.trigger.get_next_fire_time(None, job.trigger.start_date)
+        assert job.trigger.get_next_fire_time(fire, fire) - fire == timedelta(seconds=interval)
+        assert 0 <= stagger_s(job.id, interval) < interval / 10
+        starts.add(stagger_s(job.id, interval))
+    assert len(starts) == len(passes)  # no two jobs in the same instant
+    assert stagger_s("main:products", 60) == stagger_s("main:products", 60)  # the same on every start
