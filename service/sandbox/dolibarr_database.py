@@ -324,3 +324,136 @@ def charset_error(method: str, route: str, body: Mapping[str, Any]) -> DolibarrE
         message = incorrect_string(text, write.lines_table, {"desc": "description"}.get(key, key))
         return fail(message, message)
     return None
+
+
+# ------------------------------------------------------------------------------------------------------------
+# the database stopped (MariaDB down, then started again): what the API answers meanwhile
+# ------------------------------------------------------------------------------------------------------------
+# Seen on the real pair while its MariaDB stopped mid-sync (tests/real/test_outages.py, the access log) and read in
+# the 20.0.2 sources:
+#
+# - a request that cannot connect at all: master.inc.php's getDoliDBInstance() fails and dol_print_error()
+#   (core/lib/functions.lib.php) prints its diagnostic page and exits. $langs has no language yet, so every
+#   label is its translation key ("DolibarrHasDetectedError.<br>"); the last "Message" names host, port, user and
+#   database. No Content-Type of its own (PHP's text/html). Status 202 (http_response_code(202), what the real
+#   access log shows: 771-797 bytes per page); 500 and 200 were seen behind proxies: ``DB_PAGE_STATUSES``.
+# - a request whose connection opened but whose first query failed (the database going away):
+#   api_access.class.php answers 503 "Error when fetching user api_key :" + $db->error_msg (not a property of
+#   DoliDB: empty).
+# - a call that failed inside its object method and reports the object's empty error: "Error when validating
+#   Order: " (api_orders.class.php:754), "Error when validating Invoice: " (api_invoices.class.php:968); nothing
+#   stored (the transaction went with the connection).
+# - an upload: dol_move() renames the file into place, then cannot index it (ECM) and returns false:
+#   500 "Failed to move file into '<DOL_DATA_ROOT>/.../<file>'" (api_documents.class.php:945) - the file *is*
+#   there.
+
+DB_PAGE_STATUSES = (202, 500, 200)
+DB_HOST = "127.0.0.1"
+DB_PORT = 3316
+DB_USER = "dolibarr"
+DB_NAME = "dolibarr"
+DB_CONNECT_ERROR = "Connection refused"
+
+
+def dol_print_error_page(
+    request_uri: str,
+    user_agent: str,
+    *,
+    messages: tuple[str, ...] = (),
+    translated: bool = False,
+    login: str = "",
+    modules: tuple[str, ...] = (),
+    php: str = "8.2.28",
+    server: str = "nginx/1.22.1",
+    system: str = "Linux realpair 6.1.0-28-amd64 #1 SMP PREEMPT_DYNAMIC Debian 6.1.119-1 (2024-11-22) x86_64",
+    when: str = "20261207015531",
+) -> str:
+    """dol_print_error()'s page in web mode with $dolibarr_main_prod = 0 (the real pair's conf.php): the labels
+    as translation keys when no language was loaded yet (the database never answered), else in English."""
+
+    def t(key: str, english: str) -> str:
+        return english if translated else key
+
+    def esc(text: str) -> str:
+        return text.replace("&", "&amp;").replace('"', "&quot;").replace("<", "&lt;").replace(">", "&gt;")
+
+    out = [
+        f"{t('DolibarrHasDetectedError', 'Dolibarr has detected a technical error')}.<br>\n",
+        t(
+            "InformationToHelpDiagnose",
+            "This information can be useful for diagnostic purposes (you can set option $dolibarr_main_prod to "
+            "'1' to hide sensitive information)",
+        )
+        + ":<br>\n",
+        f"<b>{t('Date', 'Date')}:</b> {when}<br>\n",
+        f"<b>{t('Dolibarr', 'Dolibarr')}:</b> 20.0.2 - https://www.dolibarr.org<br>\n",
+    ]
+    if login:
+        out.append(f"<b>{t('Login', 'Login')}:</b> {login}<br>\n")
+    out += [
+        f"<b>{t('PHP', 'PHP')}:</b> {php}<br>\n",
+        f"<b>{t('Server', 'Server')}:</b> {esc(server)}<br>\n",
+        f"<b>{t('OS', 'OS')}:</b> {system}<br>\n",
+        f"<b>{t('UserAgent', 'User agent')}:</b> {esc(user_agent)}<br>\n",
+        "<br>\n",
+        f"<b>{t('RequestedUrl', 'Requested URL')}:</b> {esc(request_uri)}<br>\n",
+        f"<b>{t('Referer', 'Referer')}:</b> <br>\n",
+        f"<b>{t('MenuManager', 'Menu manager')}:</b> <br>\n",
+        "<br>\n",
+    ]
+    if modules:
+        out.append(f"<b>{t('Modules', 'Modules')}:</b> {', '.join(modules)}<br>\n")
+    out.append(f"<b>{t('DatabaseTypeManager', 'Database type manager')}:</b> mysqli<br>\n")
+    none = t("ErrorNoRequestInError", "No request in error")
+    for key, english in (
+        ("RequestLastAccessInError", "Latest database access request error"),
+        ("ReturnCodeLastAccessInError", "Return code for latest database access request error"),
+        ("InformationLastAccessInError", "Information for latest database access request error"),
+    ):
+        out.append(f"<b>{t(key, english)}:</b> {none}<br>\n")
+    out.append("<br>\n")
+    for message in messages:
+        out.append(f"<b>{t('Message', 'Message')}:</b> {esc(message)}<br>\n")
+    return "".join(out)
+
+
+def database_down_page(request_uri: str, user_agent: str) -> str:
+    """The page of a request that could not connect to the database (master.inc.php)."""
+    message = f"host={DB_HOST}, port={DB_PORT}, user={DB_USER}, databasename={DB_NAME}, {DB_CONNECT_ERROR}"
+    return dol_print_error_page(request_uri, user_agent, messages=(message,))
+
+
+def key_lookup_error() -> DolibarrError:
+    """api_access.class.php:154: the key's user could not be read (the query failed)."""
+    return DolibarrError(
+        503, "Error when fetching user api_key :", "api_access.class.php:154", stage="authenticate"
+    )
+
+
+_VALIDATE = re.compile(r"^(orders|invoices)/\d+/validate$")
+
+
+def no_reason_error(method: str, route: str) -> DolibarrError | None:
+    """The empty-reason 500 of a validation whose connection went away, or None for another call."""
+    found = _VALIDATE.match(route)
+    if method != "POST" or found is None:
+        return None
+    if found.group(1) == "orders":
+        return DolibarrError(500, "Error when validating Order: ", "api_orders.class.php:754")
+    return DolibarrError(500, "Error when validating Invoice: ", "api_invoices.class.php:968")
+
+
+MODULE_DIRS = {"product": "produit", "produit": "produit", "service": "produit", "order": "commande",
+               "commande": "commande", "invoice": "facture", "facture": "facture", "thirdparty": "societe",
+               "societe": "societe"}  # fmt: skip
+
+
+def file_not_moved_error(documents_root: str, body: Mapping[str, Any], stored_as: str) -> DolibarrError:
+    """api_documents.class.php:945: dol_move() renamed the file into place but could not index it."""
+    folder = MODULE_DIRS.get(str(body.get("modulepart") or ""), str(body.get("modulepart") or ""))
+    ref = re.sub(r"[^\w.-]", "_", str(body.get("ref") or ""))
+    return DolibarrError(
+        500,
+        f"Failed to move file into '{documents_root}/{folder}/{ref}/{stored_as}'",
+        "api_documents.class.php:945",
+    )

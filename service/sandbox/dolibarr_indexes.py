@@ -1,12 +1,12 @@
 """``sqlfilters`` listings answered through the model's indexes, as MariaDB answers them through its keys.
 
-``DolibarrSim.list_rows`` reads every row for each listing: a ``(t.ref_ext:=:'ps-main-product-12')`` lookup cost
-O(rows), so a sync that looks up one object per record grew with the square of the records. Here the rows a
-listing receives are first narrowed to the ids the table's index holds for one of the filter's equalities
+Reading every row for each listing, a ``(t.ref_ext:=:'ps-main-product-12')`` lookup cost O(rows), so a sync
+that looks up one object per record grew with the square of the records. ``DolibarrSim.list_rows`` first narrows
+the rows a listing receives to the ids the table's index holds for one of the filter's equalities
 (``dolibarr_sqlfilters.index_candidates``); the listing then filters, sorts and pages them as before, so its
 answer is the same with or without the index (``tests/sandbox/test_dolibarr_indexes.py``).
 
-:func:`install_indexes` wraps a simulator's ``list_rows`` (``python -m service.sandbox serve`` does it).
+Every simulator does it (``DolibarrSim.use_indexes``, on by default, whatever starts it: tests, demo, ``serve``).
 """
 
 from __future__ import annotations
@@ -75,11 +75,6 @@ def narrow(data: DolibarrData, kind: str, rows: list[Obj], sqlfilters: str) -> l
 
 
 def install_indexes(sim: Any) -> None:
-    """Make a ``DolibarrSim`` narrow each listing's rows through the indexes before filtering them."""
-    original = sim.list_rows
-
-    def list_rows(ctx: Any, kind: str, rows: list[Obj], **kwargs: Any) -> Any:
-        filters = str(ctx.query.get("sqlfilters", "") or "")
-        return original(ctx, kind, narrow(sim.data, kind, rows, filters), **kwargs)
-
-    sim.list_rows = list_rows
+    """Kept for callers: every ``DolibarrSim`` narrows its listings itself (``sim.use_indexes``, on by
+    default; off only to compare with reading every row)."""
+    sim.use_indexes = True

@@ -23,6 +23,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
+from service.sandbox import dolibarr_database as database
 from service.sandbox import dolibarr_shapes as shapes
 from service.sandbox.dolibarr_table import (
     PAYMENT_TERMS,
@@ -458,10 +459,15 @@ class SalesMixin:
         return self._join_product(line)
 
     def delete_order_line(self, oid: int, lineid: int) -> None:
-        o = self.order(oid, source="api_orders.class.php:470")
+        """Commande::deleteLine: a document not a draft -> ErrorDeleteLineNotAllowedByObjectStatus; a line that
+        is not on it (another order's, or deleted already: OrderLine::fetch finds nothing) ->
+        ErrorLineIDDoesNotMatchWithObjectID; both 405 with that word as the message (api_orders.class.php:492)."""
+        o = self.order(oid, source="api_orders.class.php:481")
+        if int(o["status"]) != ORDER_DRAFT:
+            raise _err(405, "ErrorDeleteLineNotAllowedByObjectStatus", "api_orders.class.php:492")
         line = self._find_line(o, lineid)
-        if line is None or int(o["status"]) != ORDER_DRAFT:
-            raise _err(405, "Error deleting line", "api_orders.class.php:480")
+        if line is None:
+            raise _err(405, "ErrorLineIDDoesNotMatchWithObjectID", "api_orders.class.php:492")
         o["lines"].remove(line)
         self.order_lines.pop(lineid, None)
         self._recompute(o)
@@ -844,10 +850,42 @@ class SalesMixin:
         return self._join_product(line)
 
     def delete_invoice_line(self, iid: int, lineid: int) -> None:
-        inv = self.invoice(iid, source="api_invoices.class.php:520")
+        """Facture::deleteLine: a document not a draft -> 405 ErrorDeleteLineNotAllowedByObjectStatus; another
+        invoice's line -> 405 ErrorLineIDDoesNotMatchWithObjectID; a line that does not exist (deleted already):
+        FactureLigne::fetch answers 0, deleteLine prints dol_print_error()'s page ("InvoiceLine with id N not
+        found") and returns -1 with an empty error, so the answer is that page (php-fpm's output buffer holds it)
+        followed by Restler's 405 JSON without a reason (api_invoices.class.php:639)."""
+        inv = self.invoice(iid, source="api_invoices.class.php:632")
+        if int(inv["status"]) != INVOICE_DRAFT:
+            raise _err(405, "ErrorDeleteLineNotAllowedByObjectStatus", "api_invoices.class.php:639")
         line = self._find_line(inv, lineid)
-        if line is None or int(inv["status"]) != INVOICE_DRAFT:
-            raise _err(405, "Error deleting line", "api_invoices.class.php:530")
+        if line is None and lineid in self.invoice_lines:
+            raise _err(405, "ErrorLineIDDoesNotMatchWithObjectID", "api_invoices.class.php:639")
+        if line is None:
+            sql = (
+                "SELECT fd.rowid, fd.fk_facture, fd.fk_parent_line, fd.fk_product, fd.product_type, fd.label as "
+                "custom_label, fd.description, fd.price, fd.qty, fd.vat_src_code, fd.tva_tx, fd.localtax1_tx, "
+                "fd.localtax2_tx, fd.localtax1_type, fd.localtax2_type, fd.remise, fd.remise_percent, "
+                "fd.fk_remise_except, fd.subprice, fd.ref_ext, fd.date_start as date_start, fd.date_end as "
+                "date_end, fd.fk_product_fournisseur_price as fk_fournprice, fd.buy_price_ht as pa_ht, "
+                "fd.info_bits, fd.special_code, fd.total_ht, fd.total_tva, fd.total_ttc, fd.total_localtax1, "
+                "fd.total_localtax2, fd.rang, fd.fk_code_ventilation, fd.fk_unit, fd.fk_user_author, "
+                "fd.fk_user_modif, fd.situation_percent, fd.fk_prev_id, fd.multicurrency_subprice, "
+                "fd.multicurrency_total_ht, fd.multicurrency_total_tva, fd.multicurrency_total_ttc, p.ref as "
+                "product_ref, p.label as product_label, p.description as product_desc FROM llx_facturedet as "
+                f"fd LEFT JOIN llx_product as p ON fd.fk_product = p.rowid WHERE fd.rowid = {lineid}"
+            )
+            page = database.dol_print_error_page(
+                f"/api/index.php/invoices/{iid}/lines/{lineid}",
+                "",
+                messages=(f"InvoiceLine with id {lineid} not found sql={sql}",),
+                translated=True,
+                login="admin",
+                modules=("agenda", "api", "banque", "categorie", "commande", "facture", "product", "societe"),
+            )
+            error = _err(405, "", "api_invoices.class.php:639")
+            error.prefix = page
+            raise error
         inv["lines"].remove(line)
         self.invoice_lines.pop(lineid, None)
         self._recompute(inv)

@@ -18,6 +18,7 @@ import argparse
 import asyncio
 import contextlib
 import gzip
+import itertools
 import json
 import re
 import time
@@ -30,6 +31,7 @@ from urllib.parse import parse_qsl, unquote
 from aiohttp import web
 
 from service.sandbox import dolibarr_database as database
+from service.sandbox import dolibarr_indexes as indexes
 from service.sandbox import dolibarr_sqlfilters as sqlf
 from service.sandbox import faults
 from service.sandbox.dolibarr_model import DolibarrData
@@ -173,6 +175,29 @@ _QUERY_INJECTION = re.compile(
 )
 
 
+def _rowid_order(rows: list[Obj], columns: sqlf.Columns, sortfield: str, sortorder: str) -> str | None:
+    """``"ASC"`` / ``"DESC"`` when a listing sorts by ``t.rowid`` alone and ``rows`` are already in ascending
+    rowid order (a table's rows are: ids are handed out in order), so that sorting would change nothing; else
+    None."""
+    column = columns.get("t.rowid")
+    if sortfield.strip() != "t.rowid" or column is None or column[0] != "int":
+        return None
+    get = column[1]
+    last = -1
+    for row in rows:
+        value = get(row)
+        if isinstance(value, bool) or not isinstance(value, int | str):
+            return None
+        try:
+            number = int(value)
+        except ValueError:
+            return None
+        if number <= last:
+            return None
+        last = number
+    return "DESC" if sortorder.split(",")[0].strip().upper() == "DESC" else "ASC"
+
+
 def phpify(v: Any) -> Any:
     """json_encode of PHP arrays: an empty array is ``[]``, never ``{}``."""
     if isinstance(v, PhpObject):
@@ -214,7 +239,10 @@ def error_response(err: DolibarrError) -> web.Response:
             "stages": {"success": success, "failure": failure},
         },
     }
-    return json_response(payload, err.status)
+    response = json_response(payload, err.status)
+    if err.prefix:
+        response.body = err.prefix.encode("utf-8") + bytes(response.body)  # type: ignore[arg-type]
+    return response
 
 
 def success(message: str) -> dict[str, Any]:
@@ -274,6 +302,8 @@ class DolibarrSim:
 
         self.lost_movements = overlap(options.lost_movement_rate)
         self.variant_failures = overlap(options.variant_failure_rate)
+        self.use_indexes = True  # listings narrowed through the model's indexes (dolibarr_indexes.py)
+        self.db_pages = 0  # database pages served: their status goes round DB_PAGE_STATUSES
         self.routes: list[tuple[str, re.Pattern[str], Handler]] = []
         self._build_routes()
 
@@ -393,6 +423,62 @@ class DolibarrSim:
         return None if error is None else error_response(error)
 
     # ------------------------------------------------------------------------------------------------------
+    # the database stopped: the fault plan's outage kinds (dolibarr_database.py says what each is)
+    # ------------------------------------------------------------------------------------------------------
+    def database_answers(self) -> dict[str, faults.Answer]:
+        """``db_page``, ``db_key_lookup``, ``db_no_reason``, ``db_file`` and ``database_down`` (each request the
+        answer that fits it: an upload ``db_file``, a validation ``db_no_reason``, anything else the page or the
+        key lookup's 503, drawn from the plan's seeded random source)."""
+
+        def tail_of(request: web.Request) -> str:
+            path = request.path
+            return path[len(BASE) :].strip("/") if path.startswith(BASE) else ""
+
+        async def page(request: web.Request) -> web.StreamResponse:
+            status = database.DB_PAGE_STATUSES[self.db_pages % len(database.DB_PAGE_STATUSES)]
+            self.db_pages += 1
+            text = database.database_down_page(request.raw_path, request.headers.get("User-Agent", ""))
+            return web.Response(status=status, text=text, content_type="text/html", charset="UTF-8")
+
+        async def key_lookup(request: web.Request) -> web.StreamResponse:
+            return error_response(database.key_lookup_error())
+
+        async def no_reason(request: web.Request) -> web.StreamResponse | None:
+            error = database.no_reason_error(request.method, tail_of(request))
+            return None if error is None else error_response(error)
+
+        async def file(request: web.Request) -> web.StreamResponse | None:
+            if request.method != "POST" or tail_of(request) != "documents/upload":
+                return None
+            response = await self.handle(request)  # the file lands; its index does not
+            if response.status != 200 or not isinstance(response, web.Response) or response.body is None:
+                return response
+            stored = json.loads(bytes(response.body))  # type: ignore[arg-type]
+            body = json.loads(await request.read() or b"{}")
+            return error_response(
+                database.file_not_moved_error(
+                    self.data.DOC_ROOT, body if isinstance(body, dict) else {}, stored
+                )
+            )
+
+        async def mixed(request: web.Request) -> web.StreamResponse | None:
+            for fitting in (file, no_reason):
+                answer = await fitting(request)
+                if answer is not None:
+                    return answer
+            if request.app[faults.FAULTS_KEY].rng.random() < 0.5:
+                return await key_lookup(request)
+            return await page(request)
+
+        return {
+            "db_page": page,
+            "db_key_lookup": key_lookup,
+            "db_no_reason": no_reason,
+            "db_file": file,
+            "database_down": mixed,
+        }
+
+    # ------------------------------------------------------------------------------------------------------
     # lists
     # ------------------------------------------------------------------------------------------------------
     def list_rows(
@@ -409,34 +495,53 @@ class DolibarrSim:
     ) -> Any:
         columns = self.data.columns(kind)
         filters = ctx.query.get("sqlfilters", "")
+        if self.use_indexes:  # as MariaDB reads a key: the rows an equality of the filter can match
+            rows = indexes.narrow(self.data, kind, rows, filters)
+        sortfield = ctx.query.get("sortfield") or default_sort
+        sortorder = ctx.query.get("sortorder") or "ASC"
+        limit = ctx.int_param("limit", 100)
+        page = max(ctx.int_param("page", 0), 0)
+        paginated = str(ctx.query.get("pagination_data", "")).lower() in ("1", "true")
+        total = 0
         try:
             node = sqlf.parse(filters)
             sqlf.check_columns(node, columns)
+            sqlf.sort_key(columns, sortfield)  # an unknown sort column answers before any row is read
             if self.opts.connection_charset == "utf8":
                 refused = database.filter_error(filters)
                 if refused:
                     raise sqlf.SqlError(refused)
-            rows = [r for r in rows if sqlf.matches(node, r, columns)]
-            rows = sqlf.sort_rows(
-                rows, columns, ctx.query.get("sortfield") or default_sort, ctx.query.get("sortorder") or "ASC"
-            )
+            in_order = _rowid_order(rows, columns, sortfield, sortorder)
+            if in_order is None:
+                rows = [r for r in rows if sqlf.matches(node, r, columns)]
+                rows = sqlf.sort_rows(rows, columns, sortfield, sortorder)
+                total = len(rows)
+                if limit > 0:
+                    rows = rows[limit * page : limit * page + limit]
+            else:
+                # already in the listing's order (by rowid, the default): no sort, and a page without
+                # pagination_data reads only as far as its last row
+                ordered = reversed(rows) if in_order == "DESC" else iter(rows)
+                found = (r for r in ordered if sqlf.matches(node, r, columns))
+                if paginated or limit <= 0:
+                    rows = list(found)
+                    total = len(rows)
+                    if limit > 0:
+                        rows = rows[limit * page : limit * page + limit]
+                else:
+                    rows = list(itertools.islice(found, limit * page, limit * page + limit))
         except sqlf.FilterSyntaxError as e:
             raise DolibarrError(
                 syntax_status, f"Error when validating parameter sqlfilters -> {e}", source
             ) from None
         except sqlf.SqlError as e:
             raise DolibarrError(503, f"Error when retrieve {what} list : {e}", source) from None
-        limit = ctx.int_param("limit", 100)
-        page = max(ctx.int_param("page", 0), 0)
-        total = len(rows)
-        if limit > 0:
-            rows = rows[limit * page : limit * page + limit]
         if not rows and not_found:
             raise DolibarrError(404, not_found, source)
         props = [p for p in (ctx.query.get("properties") or "").split(",") if p]
         if props:
             rows = [{k: v for k, v in r.items() if k in props} for r in rows]
-        if str(ctx.query.get("pagination_data", "")).lower() in ("1", "true"):
+        if paginated:
             return {
                 "data": rows,
                 "pagination": {
@@ -1325,7 +1430,7 @@ def create_app(
     app = web.Application(client_max_size=64 * 1024**2)
     app[DATA_KEY] = data
     app[SIM_KEY] = sim
-    faults_mod.install(app, faults, answers={"deadlock": sim.deadlock_answer})
+    faults_mod.install(app, faults, answers={"deadlock": sim.deadlock_answer, **sim.database_answers()})
     app.router.add_route("*", "/{tail:.*}", sim.handle)
     return app
 

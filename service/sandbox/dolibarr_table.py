@@ -37,7 +37,7 @@ class DolibarrError(Exception):
 
     ``extra`` becomes the ``"0"`` key of ``error`` (``ErrorProductAlreadyExists``) and ``more`` the ``"1"``,
     ``"2"``... keys after it (the object's ``errors[]``); ``raw`` replaces the whole answer (body bytes, content
-    type, extra headers) for the non-JSON quirks.
+    type, extra headers) for the non-JSON quirks; ``prefix`` is output printed before the JSON.
     """
 
     status: int
@@ -47,6 +47,8 @@ class DolibarrError(Exception):
     extra: str | None = None
     raw: tuple[bytes, str, dict[str, str]] | None = None
     more: tuple[str, ...] = ()
+    # text PHP printed before Restler's answer (dol_print_error() inside a call): the body starts with it
+    prefix: str = ""
 
 
 class Table(dict[int, Obj]):

@@ -11,7 +11,8 @@ from __future__ import annotations
 import asyncio
 import random
 import re
-from collections import Counter
+import time
+from collections import Counter, deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
@@ -28,12 +29,20 @@ def path_template(path: str) -> str:
     return _NUMERIC_SEGMENT.sub("{id}", path)
 
 
+RECENT_REQUESTS = 10_000  # how many requests RequestLog.raw keeps, newest last
+
+
 @dataclass
 class RequestLog:
-    """Counts requests by ``(METHOD, path template)`` so tests can assert how many writes a pass made."""
+    """Counts requests by ``(METHOD, path template)`` so tests can assert how many writes a pass made.
+
+    ``counts`` holds every request ever recorded (one counter per route: bounded by the routes, not by the
+    requests); ``raw`` only the last ``RECENT_REQUESTS`` ``(METHOD, path)`` pairs, newest last, so that a
+    100k-record run does not hold millions of entries. A test that reads ``raw`` resets the log first or
+    reads fewer requests than that."""
 
     counts: Counter[tuple[str, str]] = field(default_factory=Counter)
-    raw: list[tuple[str, str]] = field(default_factory=list)
+    raw: deque[tuple[str, str]] = field(default_factory=lambda: deque(maxlen=RECENT_REQUESTS))
 
     def record(self, method: str, path: str) -> None:
         self.counts[(method, path_template(path))] += 1
@@ -60,6 +69,13 @@ class FaultPlan:
     forces the next N matching requests to fail with ``fail_next_kind`` whatever the rates say.
     Faults are decided *before* the handler runs, except ``error_after_rate`` which runs the handler (the
     write happens) and then answers 500 or resets: the "ambiguous write" a client must look up before retrying.
+
+    An *outage* (:meth:`start_outage`) gives every request one kind for a while - ``seconds`` of wall time
+    and/or the next ``requests`` requests it applies to (``only_methods`` / ``only_paths`` still restrict it;
+    the rates and ``fail_next`` wait until it ends), then ends by itself: Dolibarr's database stopped (``database_down`` and its single answers
+    ``db_page``, ``db_key_lookup``, ``db_no_reason``, ``db_file``), the shop's webservice switched off
+    (``webservice_off``). Those kinds are worded by the simulator (``install(answers=...)``); a kind whose
+    answer does not fit a request (``db_file`` on anything but an upload) lets it run and is not counted.
     """
 
     latency_s: float = 0.0
@@ -76,9 +92,16 @@ class FaultPlan:
     only_methods: frozenset[str] | None = None
     only_paths: tuple[str, ...] = ()
     fail_next: int = 0
-    fail_next_kind: str = "error"  # error | reset | html | truncate | error_after | timeout | unauthorized | throttle | deadlock
+    # error | reset | html | truncate | error_after | timeout | unauthorized | throttle | deadlock, and the
+    # outage kinds of the simulators (database_down, db_page, db_key_lookup, db_no_reason, db_file, webservice_off)
+    fail_next_kind: str = "error"
     retry_after_s: int = 30  # the Retry-After of a "throttle" answer (429 Too Many Requests)
     down: bool = False  # every request answers 503 HTML (a side that is down)
+    # an outage of one kind (start_outage): until outage_until (time.monotonic(), 0 = no time limit) and/or for
+    # outage_requests more requests (None = no count limit); both None/0 with a kind: until end_outage()
+    outage_kind: str = ""
+    outage_until: float = 0.0
+    outage_requests: int | None = None
     seed: int = 1
     rng: random.Random = field(default_factory=random.Random)
     injected: Counter[str] = field(default_factory=Counter)
@@ -99,6 +122,34 @@ class FaultPlan:
         self.only_paths = ()
         self.fail_next = 0
         self.down = False
+        self.end_outage()
+
+    def start_outage(self, kind: str, *, seconds: float | None = None, requests: int | None = None) -> None:
+        """Every request gets ``kind`` for ``seconds`` and/or the next ``requests`` requests (neither: until
+        :meth:`end_outage`)."""
+        self.outage_kind = kind
+        self.outage_until = time.monotonic() + seconds if seconds is not None else 0.0
+        self.outage_requests = requests
+
+    def end_outage(self) -> None:
+        self.outage_kind = ""
+        self.outage_until = 0.0
+        self.outage_requests = None
+
+    @property
+    def outage(self) -> str:
+        """The kind of the outage going on, or ``""`` (an outage past its time or count ends here)."""
+        if not self.outage_kind:
+            return ""
+        timed_out = self.outage_until and time.monotonic() >= self.outage_until
+        if timed_out or (self.outage_requests is not None and self.outage_requests <= 0):
+            self.end_outage()
+        return self.outage_kind
+
+    def outage_served(self) -> None:
+        """One request got the outage's answer (counts toward ``requests``)."""
+        if self.outage_requests is not None:
+            self.outage_requests -= 1
 
     def draw(self, method: str, path: str) -> str | None:
         """The fault to inject for this request, or None."""
@@ -106,6 +157,8 @@ class FaultPlan:
             return "down"
         if not self.applies_to(method, path):
             return None
+        if self.outage:
+            return self.outage_kind
         if self.fail_next > 0:
             self.fail_next -= 1
             return self.fail_next_kind
@@ -165,8 +218,12 @@ async def fault_middleware(request: web.Request, handler: Handler) -> web.Stream
         if answer is None:
             return await handler(request)
         plan.injected[kind] += 1
+        if kind == plan.outage_kind:
+            plan.outage_served()
         return answer
     plan.injected[kind] += 1
+    if kind == plan.outage_kind:
+        plan.outage_served()
     if kind == "down":
         return web.Response(status=503, text=HTML_DOWN_PAGE, content_type="text/html")
     if kind == "error":
@@ -210,7 +267,8 @@ def install(
     app: web.Application, plan: FaultPlan | None = None, *, answers: dict[str, Answer] | None = None
 ) -> None:
     """Attach a fault plan, a request log and the middleware to a simulator app (before it starts).
-    ``answers``: the simulator's own answer for fault kinds only it can word (``deadlock``)."""
+    ``answers``: the simulator's own answer for fault kinds only it can word (``deadlock``, the database's
+    outage answers, ``webservice_off``)."""
     app[FAULTS_KEY] = plan or FaultPlan()
     app[REQUESTS_KEY] = RequestLog()
     app[ANSWERS_KEY] = dict(answers or {})

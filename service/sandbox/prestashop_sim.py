@@ -697,6 +697,20 @@ class PrestaShopSimulator:
         headers["Content-Type"] = answer.content_type
         return web.Response(status=answer.status, body=answer.body, headers=headers)
 
+    # --- the webservice switched off (the fault plan's ``webservice_off``) ---------------------------------
+    WEBSERVICE_OFF = "The PrestaShop webservice is disabled. Please activate it in the PrestaShop Back Office"
+
+    async def webservice_off(self, request: web.Request) -> web.StreamResponse | None:
+        """``PS_WEBSERVICE`` = 0: WebserviceRequest::isActivated(), the first of webserviceChecks() (before the
+        key is checked), answers 503 with error 22 in the asked format; a request without any key still gets
+        dispatcher.php's 401 first (None: the simulator answers it)."""
+        started = time.perf_counter()
+        params = Params.parse(request.query.items())
+        if self._key(request, params) is None:
+            return None
+        fmt = self._format(request, params)
+        return self._finish(self._error_answer(WsError(503, (22, self.WEBSERVICE_OFF)), fmt), started)
+
     # --- request basics ----------------------------------------------------------------------------------
     @staticmethod
     def _format(request: web.Request, params: Params) -> Fmt:
@@ -1248,9 +1262,9 @@ def create_app(
     if len(key) != 32:
         raise ValueError("a PrestaShop webservice key has 32 characters")
     app = web.Application()
-    faults_mod.install(app, faults)
     app[SHOP_KEY] = shop
     sim = PrestaShopSimulator(shop, key, php8_null_associations=php8_null_associations)
+    faults_mod.install(app, faults, answers={"webservice_off": sim.webservice_off})
     app.router.add_route("*", "/api", sim.handle_api)
     app.router.add_route("*", "/api/{tail:.*}", sim.handle_api)
     app.router.add_route("*", "/webservice/dispatcher.php", sim.handle_dispatcher)

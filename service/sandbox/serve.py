@@ -36,7 +36,6 @@ from typing import Any
 from aiohttp import web
 
 from service.sandbox import dolibarr_sim, prestashop_sim
-from service.sandbox.dolibarr_indexes import install_indexes
 from service.sandbox.dolibarr_model import DolibarrData
 from service.sandbox.faults import FAULTS_KEY, REQUESTS_KEY, RequestLog
 from service.sandbox.runner import RunningServer, start_app
@@ -140,7 +139,6 @@ async def start(args: argparse.Namespace) -> Served:
     dolibarr_app = dolibarr_sim.create_app(
         model, key=dolibarr_sim.DEFAULT_KEY, options=dolibarr_sim.DolibarrSimOptions(bad_key_delay_s=0.0)
     )
-    install_indexes(dolibarr_app[dolibarr_sim.SIM_KEY])
     dolibarr_app[FAULTS_KEY].latency_s = args.latency_ms / 1000
     shop_stats, dolibarr_stats = with_stats(shop_app), with_stats(dolibarr_app)
     shop_server = await start_app(shop_app, host=args.host, port=args.shop_port)
