@@ -364,14 +364,22 @@ def _no_reason_error(a: Answer) -> SyncError:
     )
 
 
+# Facture::deleteLine of a line already deleted: FactureLigne::fetch finds nothing and dol_print_error prints its
+# page before the 405 (real 20.0.2: "InvoiceLine with id 1 not found sql=SELECT ... FROM llx_facturedet ...")
+_INVOICE_LINE_GONE = re.compile(r"InvoiceLine with id \d+ not found")
+
+
 def _line_gone(a: Answer) -> bool:
-    """DELETE of a document line answered 405 ErrorLineIDDoesNotMatchWithObjectID: the line is not on that
-    document (Commande::deleteLine, Facture::deletelines), i.e. deleted already."""
+    """DELETE of a document line answered 405 because the line is not on that document, i.e. deleted already:
+    an order's ErrorLineIDDoesNotMatchWithObjectID (Commande::deleteLine), an invoice's technical page naming the
+    line not found (Facture::deleteLine)."""
     return (
         a.method == "DELETE"
         and "/lines/" in a.route
         and a.status in (404, 405)
-        and "ErrorLineIDDoesNotMatchWithObjectID" in a.text
+        and (
+            "ErrorLineIDDoesNotMatchWithObjectID" in a.text or bool(_INVOICE_LINE_GONE.search(a.text[:4000]))
+        )
     )
 
 

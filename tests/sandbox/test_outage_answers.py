@@ -180,13 +180,6 @@ async def test_pages_read_in_rowid_order_answer_as_the_sorted_listing(
     assert server.app[SIM_KEY].use_indexes and server.app[REQUESTS_KEY].total("GET") == 8
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="ps2doli bug (service/dolibarr/errors.py, not mine to change): a repeated DELETE of an invoice line "
-    "that is gone gets dol_print_error's page + a 405 without a reason (Facture::deleteLine, FactureLigne::fetch "
-    "answers 0), which the classifier reads as the technical page, a TransientError: the pass is retried and "
-    "ends instead of taking the line as deleted (_line_gone only knows ErrorLineIDDoesNotMatchWithObjectID)",
-)
 async def test_a_repeated_invoice_line_delete_is_not_found(
     doli: tuple[RunningServer, aiohttp.ClientSession],
 ) -> None:

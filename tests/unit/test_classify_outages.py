@@ -97,6 +97,30 @@ def test_deleting_a_line_that_is_gone_already_is_not_found(route: str) -> None:
     assert isinstance(classify("DELETE", 405, {}, body, Where(), route=route), NotFound)
 
 
+# the real 20.0.2's answer to a second DELETE /invoices/1/lines/1 (captured on the real pair; SQL shortened)
+INVOICE_LINE_GONE = (
+    b"Dolibarr has detected a technical error.<br>\n"
+    b"This information can be useful for diagnostic purposes (you can set option $dolibarr_main_prod to '1' to "
+    b"hide sensitive information):<br>\n<b>Dolibarr:</b> 20.0.2 - https://www.dolibarr.org<br>\n"
+    b"<b>Requested URL:</b> /api/index.php/invoices/1/lines/1<br>\n"
+    b"<b>Latest database access request error:</b> No request in error<br>\n"
+    b"<b>Message:</b> InvoiceLine with id 1 not found sql=SELECT fd.rowid, fd.fk_facture FROM llx_facturedet as fd "
+    b"LEFT JOIN llx_product as p ON fd.fk_product = p.rowid WHERE fd.rowid = 1<br>\n"
+) + restler(405, "Method Not Allowed")
+
+
+def test_deleting_an_invoice_line_that_is_gone_already_is_not_found() -> None:
+    """Regression (the simulators' line DELETE, then confirmed on the real pair): Facture::deleteLine of a line
+    deleted already prints dol_print_error's page ("InvoiceLine with id 1 not found") before Restler's 405
+    without a reason; read as the technical page, a repeated DELETE after a cut answer ended the pass instead of
+    taking the line as deleted."""
+    error = classify("DELETE", 405, {}, INVOICE_LINE_GONE, Where(), route="/invoices/1/lines/1")
+    assert isinstance(error, NotFound)
+    # the same page for another call is no line gone
+    other = classify("PUT", 405, {}, INVOICE_LINE_GONE, Where(), route="/invoices/1/lines/1")
+    assert not isinstance(other, NotFound)
+
+
 def test_the_same_answer_to_another_call_stays_a_refusal() -> None:
     body = restler(405, "Method Not Allowed: ErrorLineIDDoesNotMatchWithObjectID")
     error = classify("PUT", 405, {}, body, Where(), route="/orders/2/lines/3")
