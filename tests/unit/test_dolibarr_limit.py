@@ -1,6 +1,6 @@
-"""The adaptive concurrency limit of the Dolibarr clients (service/dolibarr/limit.py): halves on a deadlock, at
-most once per cool-down, never below 1, and climbs back by one after RAISE_AFTER calm requests, never above the
-maximum."""
+"""The adaptive concurrency limit of the Dolibarr clients (service/dolibarr/limit.py): halves when SLOW_AT of the
+last WINDOW requests were deadlocks (a burst counts once, an occasional deadlock changes nothing), never below 1,
+and climbs back by one after RAISE_AFTER calm requests, never above the maximum."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import asyncio
 
 import pytest
 
-from service.dolibarr.limit import COOL_DOWN, RAISE_AFTER, AdaptiveLimit
+from service.dolibarr.limit import RAISE_AFTER, SLOW_AT, WINDOW, AdaptiveLimit
 
 
 def run(limit: AdaptiveLimit, events: str) -> list[int]:
@@ -23,24 +23,35 @@ def run(limit: AdaptiveLimit, events: str) -> list[int]:
     return seen
 
 
+SPREAD = ("b" + "o" * (WINDOW // (SLOW_AT - 1))) * 10  # a deadlock now and then, fewer than SLOW_AT per WINDOW
+
+
 @pytest.mark.parametrize(
     ("maximum", "events", "limits", "decreases"),
     [
-        (4, "b", [2], 1),  # halves
-        (
-            8,
-            "b" + "o" * COOL_DOWN + "b" + "o" * COOL_DOWN + "b",
-            [4] + [4] * COOL_DOWN + [2] + [2] * COOL_DOWN + [1],
-            3,
+        (4, "b" * (SLOW_AT - 1), [4] * (SLOW_AT - 1), 0),  # fewer than SLOW_AT: nothing
+        (4, "b" * SLOW_AT, [4] * (SLOW_AT - 1) + [2], 1),  # SLOW_AT in the window: halves
+        (4, "b" * (2 * SLOW_AT - 1), [4] * (SLOW_AT - 1) + [2] * SLOW_AT, 1),  # the window starts again
+        (8, "b" * (3 * SLOW_AT), [8] * (SLOW_AT - 1) + [4] * SLOW_AT + [2] * SLOW_AT + [1], 3),
+        (  # within one window: they count together
+            4,
+            "b" + "o" * (WINDOW - SLOW_AT) + "b" * (SLOW_AT - 1),
+            [4] * (WINDOW - 1) + [2],
+            1,
         ),
-        (4, "bbbb", [2, 2, 2, 2], 1),  # a burst of deadlocks from one moment counts once
-        (4, "b" + "o" * (COOL_DOWN - 1) + "b", [2] + [2] * (COOL_DOWN - 1) + [2], 1),  # still cooling down
-        (1, "bbb", [1, 1, 1], 0),  # floor 1: nothing to halve
-        (3, "b", [1], 1),  # 3 // 2
+        (  # the first fell out of the window
+            4,
+            "b" + "o" * (WINDOW - SLOW_AT + 1) + "b" * (SLOW_AT - 1),
+            [4] * (WINDOW + 1),
+            0,
+        ),
+        (4, SPREAD, [4] * len(SPREAD), 0),  # occasional deadlocks: the concurrency stays
+        (1, "b" * (3 * SLOW_AT), [1] * (3 * SLOW_AT), 0),  # floor 1: nothing to halve
+        (3, "b" * SLOW_AT, [3] * (SLOW_AT - 1) + [1], 1),  # 3 // 2
         (4, "o" * (3 * RAISE_AFTER), [4] * (3 * RAISE_AFTER), 0),  # never above the maximum
     ],
 )
-def test_the_limit_halves_on_busy_with_a_cool_down_and_a_floor_of_1(
+def test_the_limit_halves_when_deadlocks_are_frequent_with_a_floor_of_1(
     maximum: int, events: str, limits: list[int], decreases: int
 ) -> None:
     limit = AdaptiveLimit(maximum)
@@ -50,16 +61,16 @@ def test_the_limit_halves_on_busy_with_a_cool_down_and_a_floor_of_1(
 
 def test_the_limit_climbs_back_one_step_per_raise_after_calm_requests_up_to_the_maximum() -> None:
     limit = AdaptiveLimit(4)
-    run(limit, "b" + "o" * COOL_DOWN + "b")
+    run(limit, "b" * (2 * SLOW_AT))
     assert limit.limit == 1
     assert run(limit, "o" * (RAISE_AFTER - 1))[-1] == 1
     assert run(limit, "o")[-1] == 2  # the RAISE_AFTER-th calm request
     assert run(limit, "o" * RAISE_AFTER)[-1] == 3
-    run(limit, "o" * (RAISE_AFTER - 1) + "b")  # a deadlock before the streak ends: down, streak lost
-    assert limit.limit == 1
-    assert run(limit, "o" * RAISE_AFTER)[-1] == 2
+    run(limit, "o" * (RAISE_AFTER - 1) + "b")  # one deadlock before the streak ends: no rise, no fall
+    assert limit.limit == 3
+    assert run(limit, "o" * RAISE_AFTER)[-1] == 4
     assert run(limit, "o" * (5 * RAISE_AFTER))[-1] == 4  # and stops at the maximum
-    assert limit.decreases == 3
+    assert limit.decreases == 2
 
 
 def test_a_maximum_below_1_is_1() -> None:
@@ -82,7 +93,8 @@ async def test_slots_wait_for_the_limit() -> None:
 
     await asyncio.gather(*(request(False) for _ in range(6)))
     assert peak == 2 and limit.in_flight == 0
-    await request(True)
+    for _ in range(SLOW_AT):
+        await request(True)
     assert limit.limit == 1
     peak = 0
     await asyncio.gather(*(request(False) for _ in range(6)))
