@@ -581,7 +581,10 @@ class OrderSync:
         for attempt in range(AMBIGUOUS_RETRIES + 1):
             try:
                 async with self.lanes.slot():
-                    new_id = await self.engine.port.add_payment(payment, ids)
+                    # the invoice read above is not read again (a retry after an unclear answer reads it)
+                    new_id = await self.engine.port.add_payment(
+                        payment, ids, invoice=invoice if attempt == 0 else None
+                    )
                 return new_id, ""
             except AmbiguousWrite:
                 found = await self._find_payment(invoice_id, payment)
