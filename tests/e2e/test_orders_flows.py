@@ -19,6 +19,7 @@ from service.mapping.customers import email_key
 from service.prestashop import values
 from service.sandbox.dolibarr_sim import DolibarrSimOptions
 from service.sandbox.harness import Sandbox
+from service.sandbox.shop_generator import generate_shop
 from service.sandbox.shop_model import OrderLine, ShopData
 from service.settings import parse_settings
 from tests.conftest import SandboxFactory, engine_for
@@ -552,3 +553,22 @@ async def test_payments_go_to_the_configured_bank_account(
     [payment] = sandbox.dolibarr.payments.values()
     assert payment["fk_account"] == str(shop_account)
     assert Decimal(payment["amount"]) == shop_total(shop, oid)
+
+
+async def test_an_initial_customers_pass_lists_hand_made_thirdparties_once_and_adopts_by_email(
+    make_sandbox: SandboxFactory, tmp_path: Path
+) -> None:
+    shop = generate_shop(5, categories=4, products=24, customers=30, orders=0)
+    shop.advance(3600)
+    customers = sorted(cid for cid, c in shop.table("customers").items() if not values.as_int(c["deleted"]))
+    email = str(shop.get("customers", customers[-1])["email"])
+    sandbox = await make_sandbox({"main": shop})
+    existing = sandbox.dolibarr.create_thirdparty({"name": "Made by hand", "email": email})
+    sandbox.dolibarr_requests.reset()
+    async with engine_for(sandbox, tmp_path / "state.sqlite3", resources=("customers",)) as w:
+        report = await w.engine.run_pass("main", "customers")
+    assert report.outcome == "ok", report.error
+    assert sandbox.dolibarr.thirdparties[existing]["ref_ext"] == ref_ext("main", "customer", customers[-1])
+    assert len(sandbox.dolibarr.find("thirdparties", email=email)) == 1, "adopted, never a second one"
+    lookups = sandbox.dolibarr_requests.total("GET", "/thirdparties")
+    assert lookups < len(customers) / 2, f"{lookups} look-ups for {len(customers)} customers"
