@@ -572,3 +572,22 @@ async def test_an_initial_customers_pass_lists_hand_made_thirdparties_once_and_a
     assert len(sandbox.dolibarr.find("thirdparties", email=email)) == 1, "adopted, never a second one"
     lookups = sandbox.dolibarr_requests.total("GET", "/thirdparties")
     assert lookups < len(customers) / 2, f"{lookups} look-ups for {len(customers)} customers"
+
+
+async def test_passes_after_the_first_of_a_running_service_make_no_dolibarr_request(
+    make_sandbox: SandboxFactory, tmp_path: Path
+) -> None:
+    """One process (``ps2doli run``): its start-up checks (status, modules, currency, extrafields) once, then a
+    pass of every resource over an unchanged shop asks Dolibarr nothing."""
+    shop = small_shop()
+    shop.create_order(french_customer(shop), [(simple_products(shop)[0], 1)], state_id=PAYMENT_ACCEPTED)
+    sandbox = await make_sandbox({"main": shop})
+    resources = ("categories", "products", "combinations", "stock", "images", "customers", "orders")
+    async with engine_for(sandbox, tmp_path / "state.sqlite3", resources=resources) as w:
+        first = await w.engine.run_many([("main", r) for r in resources])
+        assert all(r.outcome == "ok" for r in first), [r.error for r in first]
+        assert sum(r.created for r in first) > 0
+        sandbox.dolibarr_requests.reset()
+        again = await w.engine.run_many([("main", r) for r in resources])
+    assert all(r.outcome == "ok" for r in again), [r.error for r in again]
+    assert sandbox.dolibarr_requests.total() == 0, sandbox.dolibarr_requests.counts
