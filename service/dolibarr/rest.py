@@ -32,7 +32,7 @@ import re
 import time
 import unicodedata
 from collections import OrderedDict, deque
-from collections.abc import AsyncIterator, Hashable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any, Final, Generic, TypeVar
@@ -270,6 +270,10 @@ class _Recent(Generic[K, V]):
 
     def __len__(self) -> int:
         return len(self._items)
+
+    def each(self, action: Callable[[V], object]) -> None:
+        for _, value in self._items.values():
+            action(value)
 
 
 @dataclass
@@ -1229,6 +1233,9 @@ class DolibarrRestClient(RestHttp):
         not moved since (a draft: no read). Its validation then proves it: Dolibarr answers the validated object,
         or 304 when it was no longer a draft (validated by hand meanwhile), and then the status is read and the
         move decided from it, as for any other document."""
+        if warehouse_id > 0:
+            # a validation (or its undoing) with a warehouse moves stock: no product is known stockless any more
+            self._new_products.each(lambda new: setattr(new, "no_stock", False))
         if self._new_drafts.pop((kind, doc_id)):
             try:
                 await self._move_status(kind, doc_id, status, 0, warehouse_id, trusted=True)

@@ -1369,3 +1369,15 @@ async def test_an_initial_pass_lists_foreign_thirdparties_once(
     fake.on("PUT", r"/thirdparties/9", {"id": 9})
     await client.update(9, ThirdpartyPayload(ref_ext="ps-main-customer-1", name="A", email="a@b.c"), {})
     assert await client.find_foreign_thirdparties_by_email("a@b.c") == []  # adopted: not twice
+
+
+async def test_a_validation_with_a_warehouse_makes_new_products_read_their_stock(
+    fake: FakeDolibarr, client: DolibarrRestClient
+) -> None:
+    fake.on("POST", r"/products", captured("products.create"))
+    fake.on("GET", r"/products/7/stock", captured("products.stock"))
+    fake.on("GET", r"/orders/3", captured("orders.get_draft"))
+    fake.on("POST", r"/orders/3/validate", captured("orders.validate"))
+    assert await client.create(PRODUCT, {}) == 7
+    await client.set_document_status("order", 3, "validated", warehouse_id=1)  # may take product 7's stock
+    assert await client.stock_level(7, 1) == Decimal(47)
