@@ -133,6 +133,20 @@ def minimum_writes(requests: list[tuple[str, str, int]]) -> tuple[int, int, Coun
     return essential, sum(writes.values()), writes
 
 
+def per_kind(requests: list[tuple[str, str, int]]) -> str:
+    """Reads per object made, for the reads tied to one kind: stock reads per movement, image reads per upload,
+    thirdparty look-ups per customer."""
+    routes = Counter(family(m, p) for m, p, _ in requests)
+    moves = routes["POST /stockmovements"]
+    uploads = routes["POST /documents/upload"]
+    customers = routes["POST /thirdparties"]
+    return (
+        f"stock reads {routes['GET /products/N/stock']} for {moves} movements, "
+        f"product + documents reads {routes['GET /products/N'] + routes['GET /documents']} for {uploads} uploads, "
+        f"thirdparty look-ups {routes['GET /thirdparties']} for {customers} customers"
+    )
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -140,6 +154,9 @@ def main() -> int:
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 2, 4, 8])
     parser.add_argument("--limit-posts", type=int, default=200)
     parser.add_argument("--skip-orders", action="store_true")
+    parser.add_argument(
+        "--orders-only", action="store_true", help="only the orders figure (and its requests by route)"
+    )
     parser.add_argument("--latency", type=int, default=0, help="changes for the latency figure (0: skip)")
     parser.add_argument("--latency-only", action="store_true", help="only the latency figure")
     args = parser.parse_args()
@@ -150,17 +167,19 @@ def main() -> int:
         return 0
 
     limits: dict[int, float] = {}
-    for concurrency in args.concurrency:
+    for concurrency in [] if args.orders_only else args.concurrency:
         pair.reset("clean")
         limits[concurrency] = asyncio.run(limit_rate(pair, concurrency, args.limit_posts))
-    best = max(limits.values())
-    rows.append("limit: Dolibarr's own POST /products (minimal bodies)")
+    best = max(limits.values(), default=1.0)
+    if limits:
+        rows.append("limit: Dolibarr's own POST /products (minimal bodies)")
     for concurrency, rate in limits.items():
         rows.append(f"  concurrency {concurrency}: {rate:7.1f} creates/s")
 
-    rows.append("ps2doli first catalog sync of the seeded shop (flat)")
+    if not args.orders_only:
+        rows.append("ps2doli first catalog sync of the seeded shop (flat)")
     detail: Counter[str] | None = None
-    for concurrency in args.concurrency:
+    for concurrency in [] if args.orders_only else args.concurrency:
         pair.reset("clean")
         with tempfile.TemporaryDirectory() as folder:
             figures = sync(pair, Path(folder), dolibarr={"max_concurrency": concurrency})
@@ -175,6 +194,7 @@ def main() -> int:
             if concurrency == 4 or detail is None:
                 detail = by_route
                 reads_by_route = Counter(family(m, p) for m, p, _ in figures.requests if m == "GET")
+                created = per_kind(figures.requests)
             if concurrency == args.concurrency[-1]:
                 idle_log = AccessLog(Path(pair.env["REALPAIR_HOME"]) / "logs" / "prestashop-access.log")
                 idle_log.mark()
@@ -196,6 +216,7 @@ def main() -> int:
         rows.append(
             "reads by route: " + ", ".join(f"{route} {n}" for route, n in reads_by_route.most_common(12))
         )
+        rows.append("reads per created object: " + created)
 
     if not args.skip_orders:
         pair.reset("clean-mc")
@@ -207,11 +228,19 @@ def main() -> int:
             made = Counter(family(m, p) for m, p, _ in orders.requests if m in ("POST", "PUT", "DELETE"))
             serial = sum(n for r, n in made.items() if r.endswith("/validate") or "payments" in r)
             count = made["POST /orders"]
+            reads = Counter(family(m, p) for m, p, _ in orders.requests if m == "GET")
             rows.append(
                 f"orders: {count} orders in {orders.seconds:.1f} s = {count / orders.seconds:.2f} orders/s "
                 f"(catalog first: {catalog.seconds:.1f} s); {sum(made.values())} writes, {serial} of them in the "
                 "serial lanes (validations, payments)"
             )
+            rows.append(
+                f"orders: {len(orders.requests)} Dolibarr requests = {len(orders.requests) / max(count, 1):.2f} "
+                f"per order ({sum(made.values()) / max(count, 1):.2f} writes, {sum(reads.values()) / max(count, 1):.2f}"
+                " reads)"
+            )
+            rows.append("orders: writes by route: " + ", ".join(f"{r} {n}" for r, n in made.most_common()))
+            rows.append("orders: reads by route: " + ", ".join(f"{r} {n}" for r, n in reads.most_common()))
 
     if args.latency:
         rows.append(latency(pair, args.latency))

@@ -90,6 +90,11 @@ class DolibarrPort(Protocol):
 
     async def find_thirdparties_by_email(self, email: str) -> list[RemoteObject]: ...
 
+    async def find_foreign_thirdparties_by_email(self, email: str) -> list[RemoteObject]:
+        """The thirdparties not made by ps2doli (no ``ps-`` ref_ext) with this e-mail, from one listing of them
+        all kept for a short while (an initial pass looks every customer up)."""
+        ...
+
     async def get(self, kind: ObjectKind, object_id: int) -> dict[str, Any]: ...
 
     async def create(self, payload: Payload, ids: Ids) -> int:
@@ -139,7 +144,11 @@ class DolibarrPort(Protocol):
 
     async def invoice_from_order(self, order_id: int, payload: DocumentPayload, ids: Ids) -> int: ...
 
-    async def add_payment(self, payment: PaymentPayload, ids: Ids) -> int: ...
+    async def add_payment(
+        self, payment: PaymentPayload, ids: Ids, *, invoice: Mapping[str, Any] | None = None
+    ) -> int:
+        """``invoice``: the invoice as the caller has just read it (``get``), so it is not read again."""
+        ...
 
     async def invoice_payments(self, invoice_id: int) -> list[dict[str, Any]]: ...
 

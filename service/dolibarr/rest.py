@@ -2,7 +2,8 @@
 :class:`~service.dolibarr.port.DolibarrPort` over ``{dolibarr.url}`` (``.../api/index.php``) with the
 ``DOLAPIKEY`` header and JSON bodies.
 
-Request discipline:
+Request discipline (the HTTP core, ``rest_http.py``: :class:`~service.dolibarr.rest_http.RestHttp`, which this
+client extends with the port's calls):
 
 - one :class:`aiohttp.ClientSession` (given, or owned), bodies read raw (``auto_decompress=False``) and
   inflated here only when they really are gzip (Dolibarr's technical error page lies about it, see
@@ -27,31 +28,24 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
-import json
-import random
 import re
 import time
 import unicodedata
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections import OrderedDict, deque
+from collections.abc import AsyncIterator, Callable, Hashable, Mapping, Sequence
+from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
-from typing import Any, Final
+from typing import Any, Final, Generic, TypeVar
 from urllib.parse import quote
 
 import aiohttp
 import structlog
-import yarl
 
 from service.dolibarr.charset import storable
 from service.dolibarr.errors import (
-    IDEMPOTENT_METHODS,
     CategoryAlreadyExists,
-    DatabaseBusy,
     RefAlreadyExists,
-    classify,
-    read_body,
-    redact,
 )
-from service.dolibarr.limit import AdaptiveLimit
 from service.dolibarr.model import (
     CategoryPayload,
     ContactPayload,
@@ -66,6 +60,7 @@ from service.dolibarr.model import (
     ThirdpartyPayload,
 )
 from service.dolibarr.port import Capabilities, DolibarrPort, Ids, RemoteDocumentFile, RemoteObject
+from service.dolibarr.refs import stored_product_ref
 from service.dolibarr.rest_bodies import (
     category_body,
     contact_body,
@@ -78,7 +73,15 @@ from service.dolibarr.rest_bodies import (
     stock_movement_body,
     thirdparty_body,
 )
-from service.dolibarr.sqlfilters import UnsafeFilterValue, safe_like_prefix, sql_eq, sql_like_prefix
+from service.dolibarr.rest_http import PAGE_SIZE, RESOURCES, RestHttp, _int
+from service.dolibarr.sqlfilters import (
+    UnsafeFilterValue,
+    escape_like,
+    safe_like_prefix,
+    sql_eq,
+    sql_like_prefix,
+    waf_refuses,
+)
 from service.errors import (
     AmbiguousWrite,
     BadResponse,
@@ -86,8 +89,6 @@ from service.errors import (
     NotFound,
     PermanentError,
     SyncError,
-    TransientError,
-    Where,
 )
 from service.settings import DolibarrSettings, RetrySettings
 
@@ -107,18 +108,6 @@ __all__ = [
 
 log = structlog.get_logger("service.dolibarr.rest")
 
-PAGE_SIZE: Final = 100
-MAX_PAGES: Final = 10_000
-USER_AGENT: Final = "ps2doli/0.1 (+aiohttp)"
-
-RESOURCES: Final[Mapping[str, str]] = {
-    "category": "categories",
-    "product": "products",
-    "thirdparty": "thirdparties",
-    "contact": "contacts",
-    "order": "orders",
-    "invoice": "invoices",
-}
 # capability -> (Dolibarr module name as GET /setup/modules lists it, route to probe when it cannot be read)
 MODULE_PROBES: Final = (
     ("categories", "categorie", "/categories"),
@@ -151,6 +140,16 @@ ORDER_DRAFT, ORDER_VALIDATED, ORDER_SHIPPING, ORDER_CLOSED, ORDER_CANCELED = 0, 
 INVOICE_DRAFT, INVOICE_VALIDATED, INVOICE_PAID, INVOICE_ABANDONED = 0, 1, 2, 3
 
 
+# what this client made itself is remembered this long (and at most this many objects), to spare a read of a
+# fact it knows: a new product has no stock and no files, a new document is a draft
+RECENT_S: Final = 600.0
+RECENT_MAX: Final = 10_000
+
+# how long one listing of the thirdparties made without ps2doli answers e-mail look-ups, and how many look-ups
+# within that time make it worth listing them (an initial pass) rather than asking for each e-mail
+FOREIGN_S: Final = 60.0
+FOREIGN_MIN_LOOKUPS: Final = 5
+
 _PATH_SAFE = re.compile(r"^[A-Za-z0-9_-]+$")
 _COUNTRY_CODE = re.compile(r"^[A-Za-z]{2}$")
 _FILENAME_UNSAFE = re.compile(r'[/\\:*?"<>|\[\],;=]')
@@ -165,13 +164,6 @@ def _dec(value: Any, default: Decimal = Decimal(0)) -> Decimal:
     try:
         return Decimal(str(value))
     except InvalidOperation:
-        return default
-
-
-def _int(value: Any, default: int = 0) -> int:
-    try:
-        return int(str(value))
-    except (TypeError, ValueError):
         return default
 
 
@@ -201,15 +193,33 @@ def _remote(raw: Mapping[str, Any]) -> RemoteObject:
     )
 
 
+def _ref_pattern(ref: str) -> str | None:
+    """``(t.ref:like:'...')`` for a ref ``sql_eq`` cannot express: each character a filter cannot hold becomes
+    LIKE's one-character wildcard ``_`` (the rest escaped), a trailing ``%`` for the trailing spaces ``=``
+    ignores. It matches the ref and a few others, which the caller filters out: a narrow listing instead of every
+    product (the longest safe prefix is empty for a ref that starts with a parenthesis). Falls back to that prefix
+    when the WAF would refuse the pattern."""
+    pattern = "".join(
+        "_" if char == "'" or _unsafe_char(char) else escape_like(char) for char in ref.rstrip(" ")
+    )
+    expression = f"(t.ref:like:'{pattern}%')"
+    if pattern.strip("_") and not waf_refuses(expression):
+        return expression
+    prefix = safe_like_prefix("t.ref", ref)
+    return sql_like_prefix("t.ref", prefix) if prefix else None
+
+
+def _unsafe_char(char: str) -> bool:
+    try:
+        sql_like_prefix("t.ref", char)
+    except UnsafeFilterValue:
+        return True
+    return False
+
+
 def _attribute_ref(label: str) -> str:
     folded = re.sub(r"[^A-Z0-9]+", "_", label.upper()).strip("_")
     return (folded or "ATTR")[:30]
-
-
-def _json_default(value: Any) -> Any:
-    if isinstance(value, Decimal):
-        return float(value)
-    raise TypeError(f"cannot send {type(value).__name__} as JSON")
 
 
 def _line_equal(existing: Mapping[str, Any], wanted: Mapping[str, Any]) -> bool:
@@ -225,10 +235,65 @@ def _line_equal(existing: Mapping[str, Any], wanted: Mapping[str, Any]) -> bool:
     )
 
 
+K = TypeVar("K", bound=Hashable)
+V = TypeVar("V")
+
+
+class _Recent(Generic[K, V]):
+    """A bounded map of what this client made a moment ago: entries older than ``max_age_s`` are not returned,
+    the oldest are dropped beyond ``max_len`` (forgetting one only costs the read it would have spared)."""
+
+    def __init__(self, max_age_s: float = RECENT_S, max_len: int = RECENT_MAX) -> None:
+        self._items: OrderedDict[K, tuple[float, V]] = OrderedDict()
+        self._max_age_s = max_age_s
+        self._max_len = max_len
+
+    def put(self, key: K, value: V) -> None:
+        self._items.pop(key, None)
+        self._items[key] = (time.monotonic(), value)
+        while len(self._items) > self._max_len:
+            self._items.popitem(last=False)
+
+    def get(self, key: K) -> V | None:
+        entry = self._items.get(key)
+        if entry is None:
+            return None
+        if time.monotonic() - entry[0] > self._max_age_s:
+            del self._items[key]
+            return None
+        return entry[1]
+
+    def pop(self, key: K) -> V | None:
+        value = self.get(key)
+        self._items.pop(key, None)
+        return value
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def each(self, action: Callable[[V], object]) -> None:
+        for _, value in self._items.values():
+            action(value)
+
+
+@dataclass
+class _NewProduct:
+    """A product this client created (``POST /products`` or a variant it posted): no stock and no files until
+    it moves or uploads some; its ref as Dolibarr stores it ("" when Dolibarr chose it)."""
+
+    ref: str
+    no_stock: bool = True
+    no_files: bool = True
+
+
+class _NoLongerDraft(Exception):
+    """A document this client created was no longer a draft when it validated it (304): read it, then decide."""
+
+
 # ------------------------------------------------------------------------------------------------ client
 
 
-class DolibarrRestClient:
+class DolibarrRestClient(RestHttp):
     """:class:`~service.dolibarr.port.DolibarrPort` over Dolibarr's REST API (tested against 20.0.2)."""
 
     def __init__(
@@ -237,24 +302,8 @@ class DolibarrRestClient:
         retry: RetrySettings,
         session: aiohttp.ClientSession | None = None,
     ) -> None:
-        self._settings = settings
-        self._retry = retry
-        self._base = settings.url.rstrip("/")
-        self._session = session
-        self._owns_session = session is None
-        self._secrets = (settings.api_key.reveal(),)
-        self._headers = {
-            "DOLAPIKEY": settings.api_key.reveal(),
-            "Accept": "application/json",
-            "User-Agent": USER_AGENT,
-        }
-        self._timeout = aiohttp.ClientTimeout(total=settings.timeout_s)
-        self._ssl: bool = settings.verify_tls
-        self.limit = AdaptiveLimit(settings.max_concurrency)
+        super().__init__(settings, retry, session)
         self._validate_locks: dict[str, asyncio.Lock] = {"order": asyncio.Lock(), "invoice": asyncio.Lock()}
-        # test seams
-        self.sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
-        self.random: Callable[[], float] = random.random
         # caches
         self._capabilities: Capabilities | None = None
         self._countries: dict[str, int] = {}
@@ -269,263 +318,19 @@ class DolibarrRestClient:
         # variant attributes and values are created once: concurrent variants of one product would each see
         # "Size" missing and post it, and all but one would fail on the duplicate ref
         self._features_lock = asyncio.Lock()
-        # one create at a time per product ref: a variant's ref is checked, then posted (see create_variant)
-        self._ref_locks: dict[str, asyncio.Lock] = {}
-        if not settings.verify_tls:
-            log.warning("dolibarr_tls_verification_off", url=self._base)
-        elif self._base.startswith("http://"):
-            log.warning("dolibarr_plain_http", url=self._base, hint="the API key travels unencrypted")
-
-    async def __aenter__(self) -> DolibarrRestClient:
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.close()
-
-    async def close(self) -> None:
-        if self._owns_session and self._session is not None and not self._session.closed:
-            await self._session.close()
-        self._session = None if self._owns_session else self._session
-
-    # ---------------------------------------------------------------------------------------- transport
-
-    def _where(self, kind: str, record_id: object = "") -> Where:
-        return Where(
-            side="dolibarr", resource=kind, record_id="" if record_id in (None, "") else str(record_id)
-        )
-
-    def _url(self, path: str, params: Mapping[str, Any] | None) -> yarl.URL:
-        query = ""
-        if params:
-            query = "?" + "&".join(
-                f"{quote(str(k), safe='')}={quote(str(v), safe='')}"
-                for k, v in params.items()
-                if v is not None
-            )
-        return yarl.URL(self._base + path + query, encoded=True)
-
-    def _get_session(self) -> aiohttp.ClientSession:
-        if self._session is None or (self._owns_session and self._session.closed):
-            connector = aiohttp.TCPConnector(limit=max(2, self._settings.max_concurrency * 2))
-            self._session = aiohttp.ClientSession(connector=connector, auto_decompress=False)
-            self._owns_session = True
-        return self._session
-
-    def _backoff(self, attempt: int, retry_after: float | None) -> float | None:
-        cap = self._retry.max_delay_s
-        if retry_after is not None:
-            return None if retry_after > cap else retry_after
-        ceiling: float = min(cap, self._retry.base_delay_s * (2 ** (attempt - 1)))
-        return self.random() * ceiling
-
-    async def _call(
-        self,
-        method: str,
-        path: str,
-        *,
-        kind: str = "",
-        record_id: object = "",
-        params: Mapping[str, Any] | None = None,
-        body: Any = None,
-        idempotent: bool | None = None,
-    ) -> Any:
-        """One logical call, retried while transient when idempotent: the parsed JSON (None for 304)."""
-        method = method.upper()
-        safe_to_repeat = (method in IDEMPOTENT_METHODS) if idempotent is None else idempotent
-        where = self._where(kind, record_id)
-        attempts = max(1, self._retry.attempts) if safe_to_repeat else 1
-        attempt = 0
-        while True:
-            attempt += 1
-            try:
-                return await self._once(method, path, params, body, where, safe_to_repeat, attempt)
-            except TransientError as exc:
-                if attempt >= attempts:
-                    raise
-                delay = self._backoff(attempt, exc.retry_after)
-                if delay is None:
-                    raise
-                log.warning(
-                    "dolibarr_retry",
-                    method=method,
-                    route=path,
-                    attempt=attempt,
-                    delay_s=round(delay, 3),
-                    error=exc.message,
-                )
-                await self.sleep(delay)
-
-    async def _once(
-        self,
-        method: str,
-        path: str,
-        params: Mapping[str, Any] | None,
-        body: Any,
-        where: Where,
-        idempotent: bool,
-        attempt: int,
-    ) -> Any:
-        headers = dict(self._headers)
-        data: bytes | None = None
-        if body is not None:
-            body = self._storable(body, where, method, path)
-            data = json.dumps(body, default=_json_default, ensure_ascii=False).encode("utf-8")
-        if method not in ("GET", "HEAD"):
-            # every write says JSON, with or without a body: for a body-less POST aiohttp would send
-            # application/octet-stream, which Restler refuses (403 "Content type ... is not supported")
-            headers["Content-Type"] = "application/json"
-        url = self._url(path, params)
-        started = time.monotonic()
-        async with self.limit.slot():
-            session = self._get_session()
-            try:
-                async with session.request(
-                    method,
-                    url,
-                    data=data,
-                    headers=headers,
-                    timeout=self._timeout,
-                    ssl=self._ssl,
-                    auto_decompress=False,
-                    allow_redirects=False,
-                ) as response:
-                    raw = await response.read()
-                    status = response.status
-                    response_headers = {k: v for k, v in response.headers.items()}
-                decoded = read_body(raw, response_headers)
-                error = classify(
-                    method, status, response_headers, decoded, where, route=path, idempotent=idempotent
-                )
-                if isinstance(error, DatabaseBusy):
-                    self.limit.busy(path)
-                else:
-                    self.limit.ok()
-            except (aiohttp.ClientError, TimeoutError, OSError) as exc:
-                error = classify(method, None, {}, b"", where, route=path, idempotent=idempotent, error=exc)
-                log.info(
-                    "dolibarr_request_failed",
-                    method=method,
-                    route=path,
-                    attempt=attempt,
-                    error=type(exc).__name__,
-                    ms=round((time.monotonic() - started) * 1000),
-                )
-                assert error is not None
-                raise redact(error, self._secrets) from None
-        log.debug(
-            "dolibarr_request",
-            method=method,
-            route=path,
-            status=status,
-            attempt=attempt,
-            ms=round((time.monotonic() - started) * 1000),
-        )
-        if 300 <= status < 400 and status != 304:
-            location = response_headers.get("Location", "")
-            raise redact(
-                ConfigError(
-                    f"{method} {path} was redirected (HTTP {status}) to {location or 'another address'}: "
-                    "set dolibarr.url to the final address of .../api/index.php",
-                    where=where,
-                    status=status,
-                ),
-                self._secrets,
-            )
-        if error is not None:
-            raise redact(error, self._secrets)
-        if status in (204, 304) or not decoded.strip():
-            return None
-        return json.loads(decoded, parse_float=Decimal)
-
-    def _storable(self, value: Any, where: Where, method: str = "GET", path: str = "") -> Any:
-        """``value`` with its text in a form Dolibarr's database connection stores (``dolibarr/charset.py``)."""
-        value, changed = storable(value, self._settings.charset)
-        if changed:
-            log.warning(
-                "dolibarr_text_not_storable",
-                resource=where.resource,
-                record_id=where.record_id,
-                method=method,
-                route=path,
-                charset=self._settings.charset,
-                hint="characters above U+FFFF (emoji) left out: docs/catalog.md, dolibarr.charset",
-            )
-        return value
-
-    # ----------------------------------------------------------------------------------- typed results
-
-    def _dict(self, value: Any, where: Where, what: str) -> dict[str, Any]:
-        if not isinstance(value, dict):
-            raise BadResponse(
-                f"{what}: expected a JSON object from Dolibarr, got {type(value).__name__}", where=where
-            )
-        return value
-
-    def _list(self, value: Any, where: Where, what: str) -> list[dict[str, Any]]:
-        if isinstance(value, dict) and isinstance(value.get("data"), list):
-            value = value["data"]  # pagination_data=true shape
-        if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
-            raise BadResponse(f"{what}: expected a JSON list of objects from Dolibarr", where=where)
-        return value
-
-    def _new_id(self, value: Any, where: Where, what: str) -> int:
-        if isinstance(value, dict):
-            value = value.get("id")
-        number = _int(value, -1)
-        if number <= 0:
-            raise BadResponse(f"{what}: Dolibarr did not answer a new id ({str(value)[:40]!r})", where=where)
-        return number
-
-    def _resource(self, kind: str) -> str:
-        try:
-            return RESOURCES[kind]
-        except KeyError:
-            raise PermanentError(
-                f"the REST backend has no '{kind}' objects (payments are read through invoice_payments)",
-                where=self._where(kind),
-            ) from None
+        # one create at a time per product ref: a variant's ref is checked, then posted (see create_variant);
+        # a ref's lock lives while someone holds or waits for it (``_ref_lock``), so the map does not grow
+        self._ref_locks: dict[str, tuple[asyncio.Lock, list[int]]] = {}
+        # what this client made a moment ago (``_Recent``): products (no stock, no files yet, their ref) and
+        # documents (drafts until this client validates them)
+        self._new_products: _Recent[int, _NewProduct] = _Recent()
+        self._new_drafts: _Recent[tuple[str, int], bool] = _Recent()
+        # the thirdparties made without ps2doli, by e-mail, from one listing (find_foreign_thirdparties_by_email)
+        self._foreign_thirdparties: _Recent[int, dict[str, list[RemoteObject]]] = _Recent(FOREIGN_S, 1)
+        self._foreign_lock = asyncio.Lock()
+        self._foreign_asked: deque[float] = deque()  # when e-mails were looked up, the last FOREIGN_S seconds
 
     # ---------------------------------------------------------------------------------------- listings
-
-    async def _list_all(
-        self,
-        kind: str,
-        path: str,
-        *,
-        sqlfilters: str | None = None,
-        extra: Mapping[str, Any] | None = None,
-        sortfield: str = "t.rowid",
-    ) -> list[dict[str, Any]]:
-        """Every row of a list endpoint, page by page until a short page. A 404 means "none" (Dolibarr answers
-        404 "Thirdparties not found", "Contacts not found"... on an empty list, ``[]`` elsewhere)."""
-        rows: list[dict[str, Any]] = []
-        seen: set[str] = set()
-        where = self._where(kind)
-        for page in range(MAX_PAGES):
-            params: dict[str, Any] = {
-                "sortfield": sortfield,
-                "sortorder": "ASC",
-                "limit": PAGE_SIZE,
-                "page": page,
-            }
-            if sqlfilters:
-                params["sqlfilters"] = sqlfilters
-            if extra:
-                params.update(extra)
-            try:
-                batch = self._list(await self._call("GET", path, kind=kind, params=params), where, path)
-            except NotFound:
-                break
-            first = str(batch[0].get("id", batch[0].get("rowid", ""))) if batch else ""
-            if first and first in seen:
-                raise BadResponse(f"GET {path} does not page (page {page} repeats earlier rows)", where=where)
-            seen.update(str(r.get("id", r.get("rowid", ""))) for r in batch)
-            rows.extend(batch)
-            if len(batch) < PAGE_SIZE:
-                break
-        else:
-            raise BadResponse(f"GET {path} returned more than {MAX_PAGES} pages", where=where)
-        return rows
 
     async def _lookup(
         self, kind: str, field: str, value: str, by_path: str | None = None
@@ -606,6 +411,40 @@ class DolibarrRestClient:
         rows = await self._lookup("thirdparty", "email", email)
         return [_remote(r) for r in sorted(rows, key=lambda r: _int(r.get("id")))]
 
+    async def find_foreign_thirdparties_by_email(self, email: str) -> list[RemoteObject]:
+        """The thirdparties ps2doli did not make (``ref_ext`` empty or not a shop's ``ps-...``) whose e-mail is
+        exactly ``email``, from one paged listing of them all, used for :data:`FOREIGN_S` seconds: an initial
+        pass looks up every new customer, one listing instead of one request each. A few look-ups now and then (a
+        running service) ask for their e-mail each, as :meth:`find_thirdparties_by_email`: a listing of every
+        thirdparty of an ERP (suppliers, prospects...) would cost more, and be older. A thirdparty this client
+        updates (adopts) leaves the listing at once."""
+        if self._foreign_thirdparties.get(0) is None:
+            now = time.monotonic()
+            asked = self._foreign_asked
+            asked.append(now)
+            while now - asked[0] > FOREIGN_S:
+                asked.popleft()
+            if len(asked) < FOREIGN_MIN_LOOKUPS:
+                found = await self.find_thirdparties_by_email(email)
+                return [t for t in found if not t.ref_ext.startswith("ps-")]
+        async with self._foreign_lock:
+            by_email = self._foreign_thirdparties.get(0)
+            if by_email is None:
+                expression = "((t.ref_ext:is:NULL) or (t.ref_ext:notlike:'ps-%'))"
+                rows = await self._list_all("thirdparty", "/thirdparties", sqlfilters=expression)
+                by_email = {}
+                for row in sorted(rows, key=lambda r: _int(r.get("id"))):
+                    obj = _remote(row)
+                    if str(row.get("email") or "") and not obj.ref_ext.startswith("ps-"):
+                        by_email.setdefault(str(row.get("email")), []).append(obj)
+                self._foreign_thirdparties.put(0, by_email)
+        return list(by_email.get(str(storable(email, self._settings.charset)[0]), []))
+
+    def _forget_foreign(self, thirdparty_id: int) -> None:
+        by_email = self._foreign_thirdparties.get(0)
+        for rows in (by_email or {}).values():
+            rows[:] = [r for r in rows if r.id != thirdparty_id]
+
     async def get(self, kind: ObjectKind, object_id: int) -> dict[str, Any]:
         resource = self._resource(kind)
         where = self._where(kind, object_id)
@@ -621,7 +460,9 @@ class DolibarrRestClient:
                 parent = self._ref_id(ids, payload.variant_of, payload)
                 return await self.create_variant(parent, payload.variant_features, payload, ids)
             async with self._ref_lock(payload.ref):
-                return await self._post_new("product", "/products", product_body(payload), payload.ref_ext)
+                new_id = await self._post_new("product", "/products", product_body(payload), payload.ref_ext)
+            self._remember_product(new_id, payload.ref)
+            return new_id
         if isinstance(payload, ThirdpartyPayload):
             country = await self._country_id(payload.country_code, payload.ref_ext)
             return await self._post_new(
@@ -672,9 +513,13 @@ class DolibarrRestClient:
 
     async def update(self, object_id: int, payload: Payload, ids: Ids) -> None:
         if isinstance(payload, ProductPayload):
+            new = self._new_products.get(object_id)
+            if new is not None and new.ref != payload.ref:
+                new.ref = ""  # renamed: read the ref back when it names a folder
             await self._put("product", object_id, product_body(payload, update=True))
         elif isinstance(payload, ThirdpartyPayload):
             country = await self._country_id(payload.country_code, payload.ref_ext)
+            self._forget_foreign(object_id)  # it gets a ref_ext of ours: adopted once
             await self._put("thirdparty", object_id, thirdparty_body(payload, country))
         elif isinstance(payload, ContactPayload):
             socid = self._ref_id(ids, payload.thirdparty, payload)
@@ -710,6 +555,10 @@ class DolibarrRestClient:
 
     async def delete(self, kind: ObjectKind, object_id: int) -> None:
         resource = self._resource(kind)
+        if kind == "product":
+            self._new_products.pop(object_id)
+        elif kind in ("order", "invoice"):
+            self._new_drafts.pop((kind, object_id))
         try:
             await self._call("DELETE", f"/{resource}/{object_id}", kind=kind, record_id=object_id)
         except NotFound:
@@ -1122,9 +971,20 @@ class DolibarrRestClient:
             # parallel deadlocks in MariaDB (a bare 500 "Error creating new product variant", rolled back)
             async with self._ref_lock(f"\0variants of {parent_id}"), self._ref_lock(payload.ref):
                 child_id = await self._post_variant(parent_id, feature_ids, payload)
+            self._remember_product(child_id, payload.ref)
         # Dolibarr 20.0.2 copies the parent's ref_ext onto the child: give the child its own (see quirks).
         await self._put("product", child_id, product_body(payload, update=True))
         return child_id
+
+    def _remember_product(self, product_id: int, ref: str) -> None:
+        """A product this client just created: its ref when Dolibarr keeps it as sent (the mapper asks for the
+        stored form, ``refs.py``; anything else is read back when needed)."""
+        kept = (
+            bool(ref)
+            and stored_product_ref(ref) == ref
+            and self._storable(ref, self._where("product")) == ref
+        )
+        self._new_products.put(product_id, _NewProduct(ref=ref if kept else ""))
 
     async def _ref_taken(self, ref: str) -> bool:
         """Whether a product holds ``ref`` as Dolibarr's unique key sees it: its collation ignores case, accents
@@ -1135,16 +995,28 @@ class DolibarrRestClient:
             except NotFound:
                 return False
             return True
+        expression: str | None
         try:
-            rows = await self._list_all("product", "/products", sqlfilters=sql_eq("t.ref", ref))
+            expression = sql_eq("t.ref", ref)
         except UnsafeFilterValue:
-            prefix = safe_like_prefix("t.ref", ref)
-            expression = sql_like_prefix("t.ref", prefix) if prefix else None
-            rows = await self._list_all("product", "/products", sqlfilters=expression)
+            expression = _ref_pattern(ref)
+        rows = await self._list_all("product", "/products", sqlfilters=expression)
         return any(_collated(str(r.get("ref") or "")) == _collated(ref) for r in rows)
 
-    def _ref_lock(self, ref: str) -> asyncio.Lock:
-        return self._ref_locks.setdefault(" ".join(ref.split()).casefold(), asyncio.Lock())
+    @contextlib.asynccontextmanager
+    async def _ref_lock(self, ref: str) -> AsyncIterator[None]:
+        """One holder at a time per ref (spaces and case folded); the lock is dropped when nobody holds or
+        waits for it."""
+        key = " ".join(ref.split()).casefold()
+        lock, users = self._ref_locks.setdefault(key, (asyncio.Lock(), [0]))
+        users[0] += 1
+        try:
+            async with lock:
+                yield
+        finally:
+            users[0] -= 1
+            if not users[0]:
+                del self._ref_locks[key]
 
     async def _post_variant(
         self, parent_id: int, feature_ids: dict[str, int], payload: ProductPayload
@@ -1283,6 +1155,7 @@ class DolibarrRestClient:
             cond_reglement_id=await self._payment_term(doc.payment_terms, doc.ref_ext),
         )
         new_id = await self._post_new(doc.kind, f"/{resource}", body, doc.ref_ext)
+        self._new_drafts.put((doc.kind, new_id), True)  # Dolibarr creates every order and invoice as a draft
         await self._link_contacts(doc, new_id, ids)
         return new_id
 
@@ -1356,12 +1229,38 @@ class DolibarrRestClient:
     async def set_document_status(
         self, kind: DocumentKind, doc_id: int, status: DocumentStatus, *, warehouse_id: int = 0
     ) -> None:
+        """The document's status is read first, except for a document this client created a moment ago and has
+        not moved since (a draft: no read). Its validation then proves it: Dolibarr answers the validated object,
+        or 304 when it was no longer a draft (validated by hand meanwhile), and then the status is read and the
+        move decided from it, as for any other document."""
+        if warehouse_id > 0:
+            # a validation (or its undoing) with a warehouse moves stock: no product is known stockless any more
+            self._new_products.each(lambda new: setattr(new, "no_stock", False))
+        if self._new_drafts.pop((kind, doc_id)):
+            try:
+                await self._move_status(kind, doc_id, status, 0, warehouse_id, trusted=True)
+                return
+            except _NoLongerDraft:
+                log.info("dolibarr_draft_moved_meanwhile", kind=kind, id=doc_id)
+        current = _status_of(await self.get(kind, doc_id))
+        await self._move_status(kind, doc_id, status, current, warehouse_id, trusted=False)
+
+    async def _move_status(
+        self,
+        kind: DocumentKind,
+        doc_id: int,
+        status: DocumentStatus,
+        current: int,
+        warehouse_id: int,
+        *,
+        trusted: bool,
+    ) -> None:
+        """From ``current`` to ``status``; ``trusted``: ``current`` is a draft this client created, not read."""
         resource = self._resource(kind)
         where = self._where(kind, doc_id)
-        current = _status_of(await self.get(kind, doc_id))
 
-        async def action(name: str, body: dict[str, Any]) -> None:
-            await self._call(
+        async def action(name: str, body: dict[str, Any]) -> Any:
+            return await self._call(
                 "POST",
                 f"/{resource}/{doc_id}/{name}",
                 kind=kind,
@@ -1372,7 +1271,9 @@ class DolibarrRestClient:
 
         async def validate() -> None:
             async with self._validate_locks[kind]:  # Dolibarr hands out the next number racily
-                await action("validate", {"idwarehouse": warehouse_id, "notrigger": 0})
+                answer = await action("validate", {"idwarehouse": warehouse_id, "notrigger": 0})
+            if trusted and answer is None:  # 304: not a draft any more, although this client made it one
+                raise _NoLongerDraft
 
         if status == "draft":
             if current != 0:
@@ -1437,7 +1338,10 @@ class DolibarrRestClient:
 
     # ---------------------------------------------------------------------------------------- payments
 
-    async def add_payment(self, payment: PaymentPayload, ids: Ids) -> int:
+    async def add_payment(
+        self, payment: PaymentPayload, ids: Ids, *, invoice: Mapping[str, Any] | None = None
+    ) -> int:
+        """``invoice``: the invoice as the caller read it just before (``GET /invoices/{id}``), not read again."""
         where = self._where("payment", payment.ref_ext)
         invoice_id = self._ref_id(ids, payment.invoice, payment)
         paymentid = await self._mode_reglement(payment.payment_type, payment.ref_ext)
@@ -1449,7 +1353,8 @@ class DolibarrRestClient:
             if not accounts:
                 raise ConfigError("Dolibarr has no open bank account to receive payments", where=where)
             accountid = accounts[0]
-        invoice = await self.get("invoice", invoice_id)
+        if invoice is None or _int(invoice.get("id"), invoice_id) != invoice_id:
+            invoice = await self.get("invoice", invoice_id)
         remain = invoice.get("remaintopay")
         if remain is not None and _dec(remain) <= 0 and payment.amount > 0:
             raise PermanentError(
@@ -1479,6 +1384,9 @@ class DolibarrRestClient:
     # ------------------------------------------------------------------------------------------- stock
 
     async def stock_level(self, product_id: int, warehouse_id: int) -> Decimal:
+        new = self._new_products.get(product_id)
+        if new is not None and new.no_stock:
+            return Decimal(0)  # created by this client a moment ago, no movement since: no stock anywhere
         where = self._where("product", product_id)
         try:
             answer = await self._call(
@@ -1500,6 +1408,9 @@ class DolibarrRestClient:
         if qty == 0:
             log.debug("dolibarr_stock_move_zero_skipped", product=product_id, warehouse=warehouse_id)
             return  # Dolibarr answers 503 to a movement of 0
+        new = self._new_products.get(product_id)
+        if new is not None:
+            new.no_stock = False  # before the call: an unclear answer may have moved it all the same
         await self._post_new(
             "stock_movement",
             "/stockmovements",
@@ -1519,6 +1430,9 @@ class DolibarrRestClient:
 
     async def list_files(self, kind: ObjectKind, object_id: int) -> list[RemoteDocumentFile]:
         modulepart = self._modulepart(kind, object_id)
+        new = self._new_products.get(object_id) if kind == "product" else None
+        if new is not None and new.no_files:
+            return []  # created by this client a moment ago, nothing uploaded since
         try:
             answer = await self._call(
                 "GET",
@@ -1533,6 +1447,11 @@ class DolibarrRestClient:
         return [RemoteDocumentFile(name=str(r.get("name") or ""), size=_int(r.get("size"))) for r in rows]
 
     async def _object_ref(self, kind: ObjectKind, object_id: int) -> str:
+        """The ref that names the object's documents folder: read, except for a product this client created a
+        moment ago with a ref Dolibarr kept as sent."""
+        new = self._new_products.get(object_id) if kind == "product" else None
+        if new is not None and new.ref:
+            return new.ref
         ref = str((await self.get(kind, object_id)).get("ref") or "")
         if not ref:
             raise BadResponse(
@@ -1551,6 +1470,9 @@ class DolibarrRestClient:
             "fileencoding": "base64",
             "overwriteifexists": 1,
         }
+        new = self._new_products.get(object_id) if kind == "product" else None
+        if new is not None:
+            new.no_files = False  # before the call: an unclear answer may have stored it all the same
         # overwriting makes a repeated upload harmless
         await self._call(
             "POST", "/documents/upload", kind=kind, record_id=object_id, body=body, idempotent=True

@@ -708,6 +708,9 @@ class DolibarrSoapClient:
             'set orders.guest_policy = "shared"',
         )
 
+    async def find_foreign_thirdparties_by_email(self, email: str) -> list[RemoteObject]:
+        return await self.find_thirdparties_by_email(email)
+
     async def get(self, kind: ObjectKind, object_id: int) -> dict[str, Any]:
         data = await self._get_raw(kind, id=str(object_id))
         if kind in ("order", "invoice"):
@@ -1126,7 +1129,9 @@ class DolibarrSoapClient:
         )
         return self._new_id(parts, "invoice", f"from order {order_id}")
 
-    async def add_payment(self, payment: PaymentPayload, ids: Ids) -> int:
+    async def add_payment(
+        self, payment: PaymentPayload, ids: Ids, *, invoice: Mapping[str, Any] | None = None
+    ) -> int:
         raise self._unsupported(
             "record payments (the SOAP servers cannot list an invoice's payments, so a payment could not be "
             "found again after an unclear answer)"

@@ -6,8 +6,11 @@ outcome is committed in one transaction with the record (``records`` kind ``stoc
 that is repeated after a crash converges instead of doing the work twice.
 
 Stock (``catalog.stock_mode = "mirror"``): the shop is the truth. The movement posted is the difference between
-the shop's quantity and Dolibarr's real stock in the warehouse, read just before; nothing is posted when they
-are equal (Dolibarr answers 503 to a movement of 0). Posting a movement is not idempotent, so after an ambiguous
+the shop's quantity and Dolibarr's real stock in the warehouse, read just before (the port knows it without a
+read for a product it has just created: none); nothing is posted when they are equal (Dolibarr answers 503 to a
+movement of 0). The level the record last verified is not used instead of that read: validating an order with a
+warehouse, or a hand correction, moves Dolibarr's stock, and a movement from a stale level would be a wrong
+movement and its correction in the stock history. Posting a movement is not idempotent, so after an ambiguous
 answer the level is read again and only what is still missing is moved. A crash between the movement and the
 commit is harmless for the same reason: the next sweep reads the level, finds it right, and moves nothing.
 
@@ -15,7 +18,8 @@ Images: the record keeps, per shop image id, the file name and the SHA-256 of th
 downloaded from the shop and uploaded (``overwriteifexists``: an upload repeated after a crash replaces the file,
 it does not add one); an image gone from the shop is deleted from Dolibarr; an unchanged image is never
 downloaded nor uploaded again. With no record of the product's images at all (a first sync, a crash before the
-commit, a lost state file), the files Dolibarr holds are listed once: a file of that name and the shop image's
+commit, a lost state file), the files Dolibarr holds are listed once (the port knows a product it has just
+created holds none): a file of that name and the shop image's
 size is adopted, not uploaded again (Dolibarr's REST listing gives no hash of the bytes: an image replaced in the
 shop by one of exactly the same size while the state was lost is not seen). The images sweep (items read by the ``images`` resource) also downloads the
 images already attached and uploads only those whose bytes changed (an image replaced under the same id).

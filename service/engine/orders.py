@@ -81,6 +81,8 @@ class _Work:
     created: bool = False
     writes: int = 0
     warnings: list[str] = dataclasses.field(default_factory=list)
+    # the invoice this push created: no payment of an earlier try can be on it (payments are not looked for)
+    new_invoice: int | None = None
 
 
 class OrderSync:
@@ -390,6 +392,8 @@ class OrderSync:
 
     async def _check_totals(self, shop: ShopSettings, bundle: OrderBundle, order_id: int) -> None:
         """Dolibarr's total read back: equal to the shop's, or recorded as a mismatch."""
+        # the one read an order needs: POST /orders answers an id, and the total is Dolibarr's own sum of the
+        # lines (its rounding), known only by reading the order
         async with self.lanes.slot():
             raw = await self.engine.port.get("order", order_id)
         field = "multicurrency_total_ttc" if bundle.document.currency else "total_ttc"
@@ -448,7 +452,10 @@ class OrderSync:
             make = functools.partial(self.engine.port.invoice_from_order, order_id, payload, ids)
             item = Item("orders", "invoice", ps_id, payload)
             create = functools.partial(self.engine.writer(shop.name).create_once, item, payload, ids, make)
+            writes = work.writes
             invoice_id, state = await self._adopt_or_create_invoice(shop, ps_id, payload, create, work)
+            if work.writes > writes:
+                work.new_invoice = invoice_id
         work.state["invoice"] = invoice_id
         if state.get("status", "draft") == "draft" and "invoice" in bundle.parts:
             await self._validate_invoice(shop, ps_id, invoice_id, payload, work)
@@ -521,7 +528,9 @@ class OrderSync:
                 )
                 continue
             async with self.lanes.serial("payment"):
-                result = await self._add_payment(invoice_id, payment, ids)
+                result = await self._add_payment(
+                    invoice_id, payment, ids, look_first=invoice_id != work.new_invoice
+                )
             if isinstance(result, str):
                 work.warnings.append(f"payment {plan.ps_id}: {result}")
                 await self._payment_done(shop, plan.ps_id, payment, None, {"skipped": result})
@@ -562,12 +571,16 @@ class OrderSync:
         return None
 
     async def _add_payment(
-        self, invoice_id: int, payment: PaymentPayload, ids: Mapping[Ref, int]
+        self, invoice_id: int, payment: PaymentPayload, ids: Mapping[Ref, int], *, look_first: bool = True
     ) -> tuple[int | None, str] | str:
-        """(new id or None when found already recorded, its Dolibarr ref), or why it is not recorded."""
-        found = await self._find_payment(invoice_id, payment)
+        """(new id or None when found already recorded, its Dolibarr ref), or why it is not recorded.
+        ``look_first``: look for it among the invoice's payments first (an earlier try may have recorded it);
+        not on an invoice this push created."""
+        found = await self._find_payment(invoice_id, payment) if look_first else None
         if found is not None:
             return None, str(found.get("ref") or "")
+        # read once per payment: only GET /invoices/{id} computes remaintopay (the validation's answer has no
+        # such field, a payment's answer is its id); add_payment reuses this read
         async with self.lanes.slot():
             invoice = await self.engine.port.get("invoice", invoice_id)
         remain_raw = invoice.get("remaintopay")
@@ -581,7 +594,10 @@ class OrderSync:
         for attempt in range(AMBIGUOUS_RETRIES + 1):
             try:
                 async with self.lanes.slot():
-                    new_id = await self.engine.port.add_payment(payment, ids)
+                    # the invoice read above is not read again (a retry after an unclear answer reads it)
+                    new_id = await self.engine.port.add_payment(
+                        payment, ids, invoice=invoice if attempt == 0 else None
+                    )
                 return new_id, ""
             except AmbiguousWrite:
                 found = await self._find_payment(invoice_id, payment)

@@ -171,7 +171,11 @@ class ObjectWriter:
         than a guess."""
         try:
             async with self.lanes.slot():
-                found = await self.port.find_thirdparties_by_email(payload.email)
+                if "thirdparty" in self.indexed_kinds:
+                    # an initial pass (load_index): one listing of the thirdparties made without ps2doli
+                    found = await self.port.find_foreign_thirdparties_by_email(payload.email)
+                else:
+                    found = await self.port.find_thirdparties_by_email(payload.email)
         except ConfigError:
             return None  # a backend that cannot look e-mails up (SOAP)
         foreign = [t for t in found if not t.ref_ext.startswith("ps-")]

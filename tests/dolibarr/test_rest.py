@@ -1281,3 +1281,103 @@ async def test_a_currency_the_key_may_not_add_is_a_failure_saying_what_to_add() 
         assert "Insufficient rights to create currency" in caught.value.message
         assert "Multicurrency" in caught.value.message and "1.0825" in caught.value.message
         assert data.count("orders") == 0, "no order silently in EUR"
+
+
+# ------------------------------------------------------------- reads spared: what this client made itself
+
+
+async def test_a_document_this_client_created_is_validated_without_reading_it(
+    fake: FakeDolibarr, client: DolibarrRestClient
+) -> None:
+    fake.on("GET", r"/setup/dictionary/payment_types", captured("setup.dictionary.payment_types.list"))
+    fake.on("POST", r"/orders", captured("orders.create"))
+    fake.on("POST", r"/orders/3/contact/\d+/\w+", b"1")
+    fake.on("POST", r"/orders/3/validate", captured("orders.get_validated"))
+    fake.on("POST", r"/orders/3/close", captured("orders.get_validated"))
+    assert await client.create(order_payload(), IDS) == 3
+    await client.set_document_status("order", 3, "closed")
+    assert not fake.calls("GET", r"/orders/3")  # a draft: it was just made, and validating it proves it
+    assert len(fake.calls("POST", r"/orders/3/validate")) == 1
+    assert len(fake.calls("POST", r"/orders/3/close")) == 1
+    fake.on("GET", r"/orders/3", captured("orders.get_validated"))
+    await client.set_document_status("order", 3, "closed")  # once moved, it is read as before
+    assert len(fake.calls("GET", r"/orders/3")) == 1
+
+
+async def test_a_new_document_validated_by_hand_meanwhile_is_read_then_moved(
+    fake: FakeDolibarr, client: DolibarrRestClient
+) -> None:
+    fake.on("GET", r"/setup/dictionary/payment_types", captured("setup.dictionary.payment_types.list"))
+    fake.on("POST", r"/orders", captured("orders.create"))
+    fake.on("POST", r"/orders/3/contact/\d+/\w+", b"1")
+    fake.on("POST", r"/orders/3/validate", b"", status=304)  # not a draft any more
+    fake.on("GET", r"/orders/3", captured("orders.get_validated"))
+    fake.on("POST", r"/orders/3/close", captured("orders.get_validated"))
+    assert await client.create(order_payload(), IDS) == 3
+    await client.set_document_status("order", 3, "closed")
+    assert len(fake.calls("GET", r"/orders/3")) == 1
+    assert len(fake.calls("POST", r"/orders/3/close")) == 1
+
+
+async def test_a_new_product_has_no_stock_nor_files_and_its_ref_names_its_folder(
+    fake: FakeDolibarr, client: DolibarrRestClient
+) -> None:
+    fake.on("POST", r"/products", captured("products.create"))
+    fake.on("GET", r"/products/7/stock", captured("products.stock"))
+    fake.on("POST", r"/stockmovements", captured("stockmovements.create_decrease"))
+    fake.on("POST", r"/documents/upload", '"a.jpg"')
+    fake.on("GET", r"/documents", [{"name": "a.jpg", "size": 12, "relativename": "a.jpg"}])
+    assert await client.create(PRODUCT, {}) == 7
+    assert await client.stock_level(7, 1) == Decimal(0)
+    assert await client.list_files("product", 7) == []
+    assert not fake.calls("GET", r"/products/7/stock") and not fake.calls("GET", r"/documents")
+    await client.upload_file("product", 7, "a.jpg", b"\x89PNG")
+    assert fake.calls("POST", r"/documents/upload")[0].body["ref"] == PRODUCT.ref
+    assert not fake.calls("GET", r"/products/7")
+    await client.move_stock(7, 1, Decimal(5), "in")
+    assert await client.stock_level(7, 1) == Decimal(47)  # moved since: read (and checked) as any other
+    assert len(await client.list_files("product", 7)) == 1  # uploaded since: listed
+
+
+async def test_ref_locks_are_dropped_when_nobody_holds_them(
+    fake: FakeDolibarr, client: DolibarrRestClient
+) -> None:
+    fake.on("POST", r"/products", captured("products.create"))
+    await asyncio.gather(*(client.create(PRODUCT, {}) for _ in range(3)))
+    assert client._ref_locks == {}
+
+
+async def test_a_ref_a_filter_cannot_hold_is_looked_up_narrowly(
+    fake: FakeDolibarr, client: DolibarrRestClient
+) -> None:
+    fake.on("GET", r"/products", [{"id": 3, "ref": "(X8)-moule"}])
+    assert await client._ref_taken("(X8)-MOULE")
+    (listing,) = fake.calls("GET", r"/products")
+    assert listing.query["sqlfilters"] == "(t.ref:like:'_X8_-MOULE%')"
+
+
+async def test_an_initial_pass_lists_foreign_thirdparties_once(
+    fake: FakeDolibarr, client: DolibarrRestClient
+) -> None:
+    fake.on("GET", r"/thirdparties", [{"id": 9, "email": "a@b.c", "ref_ext": None}])
+    for n in range(8):
+        found = await client.find_foreign_thirdparties_by_email("a@b.c" if n % 2 else f"x{n}@b.c")
+        assert [t.id for t in found] == ([9] if n % 2 else [])
+    listings = fake.calls("GET", r"/thirdparties")
+    assert len(listings) == 5  # four look-ups, then one listing answers the rest
+    assert listings[-1].query["sqlfilters"] == "((t.ref_ext:is:NULL) or (t.ref_ext:notlike:'ps-%'))"
+    fake.on("PUT", r"/thirdparties/9", {"id": 9})
+    await client.update(9, ThirdpartyPayload(ref_ext="ps-main-customer-1", name="A", email="a@b.c"), {})
+    assert await client.find_foreign_thirdparties_by_email("a@b.c") == []  # adopted: not twice
+
+
+async def test_a_validation_with_a_warehouse_makes_new_products_read_their_stock(
+    fake: FakeDolibarr, client: DolibarrRestClient
+) -> None:
+    fake.on("POST", r"/products", captured("products.create"))
+    fake.on("GET", r"/products/7/stock", captured("products.stock"))
+    fake.on("GET", r"/orders/3", captured("orders.get_draft"))
+    fake.on("POST", r"/orders/3/validate", captured("orders.validate"))
+    assert await client.create(PRODUCT, {}) == 7
+    await client.set_document_status("order", 3, "validated", warehouse_id=1)  # may take product 7's stock
+    assert await client.stock_level(7, 1) == Decimal(47)

@@ -19,6 +19,7 @@ from service.mapping.customers import email_key
 from service.prestashop import values
 from service.sandbox.dolibarr_sim import DolibarrSimOptions
 from service.sandbox.harness import Sandbox
+from service.sandbox.shop_generator import generate_shop
 from service.sandbox.shop_model import OrderLine, ShopData
 from service.settings import parse_settings
 from tests.conftest import SandboxFactory, engine_for
@@ -552,3 +553,41 @@ async def test_payments_go_to_the_configured_bank_account(
     [payment] = sandbox.dolibarr.payments.values()
     assert payment["fk_account"] == str(shop_account)
     assert Decimal(payment["amount"]) == shop_total(shop, oid)
+
+
+async def test_an_initial_customers_pass_lists_hand_made_thirdparties_once_and_adopts_by_email(
+    make_sandbox: SandboxFactory, tmp_path: Path
+) -> None:
+    shop = generate_shop(5, categories=4, products=24, customers=30, orders=0)
+    shop.advance(3600)
+    customers = sorted(cid for cid, c in shop.table("customers").items() if not values.as_int(c["deleted"]))
+    email = str(shop.get("customers", customers[-1])["email"])
+    sandbox = await make_sandbox({"main": shop})
+    existing = sandbox.dolibarr.create_thirdparty({"name": "Made by hand", "email": email})
+    sandbox.dolibarr_requests.reset()
+    async with engine_for(sandbox, tmp_path / "state.sqlite3", resources=("customers",)) as w:
+        report = await w.engine.run_pass("main", "customers")
+    assert report.outcome == "ok", report.error
+    assert sandbox.dolibarr.thirdparties[existing]["ref_ext"] == ref_ext("main", "customer", customers[-1])
+    assert len(sandbox.dolibarr.find("thirdparties", email=email)) == 1, "adopted, never a second one"
+    lookups = sandbox.dolibarr_requests.total("GET", "/thirdparties")
+    assert lookups < len(customers) / 2, f"{lookups} look-ups for {len(customers)} customers"
+
+
+async def test_passes_after_the_first_of_a_running_service_make_no_dolibarr_request(
+    make_sandbox: SandboxFactory, tmp_path: Path
+) -> None:
+    """One process (``ps2doli run``): its start-up checks (status, modules, currency, extrafields) once, then a
+    pass of every resource over an unchanged shop asks Dolibarr nothing."""
+    shop = small_shop()
+    shop.create_order(french_customer(shop), [(simple_products(shop)[0], 1)], state_id=PAYMENT_ACCEPTED)
+    sandbox = await make_sandbox({"main": shop})
+    resources = ("categories", "products", "combinations", "stock", "images", "customers", "orders")
+    async with engine_for(sandbox, tmp_path / "state.sqlite3", resources=resources) as w:
+        first = await w.engine.run_many([("main", r) for r in resources])
+        assert all(r.outcome == "ok" for r in first), [r.error for r in first]
+        assert sum(r.created for r in first) > 0
+        sandbox.dolibarr_requests.reset()
+        again = await w.engine.run_many([("main", r) for r in resources])
+    assert all(r.outcome == "ok" for r in again), [r.error for r in again]
+    assert sandbox.dolibarr_requests.total() == 0, sandbox.dolibarr_requests.counts
