@@ -23,7 +23,9 @@ def run(limit: AdaptiveLimit, events: str) -> list[int]:
     return seen
 
 
-SPREAD = ("b" + "o" * (WINDOW // (SLOW_AT - 1))) * 10  # a deadlock now and then, fewer than SLOW_AT per WINDOW
+SPREAD = (
+    "b" + "o" * (WINDOW // (SLOW_AT - 1))
+) * 10  # a deadlock now and then, fewer than SLOW_AT per WINDOW
 
 
 @pytest.mark.parametrize(
