@@ -65,7 +65,7 @@ from service.dolibarr.model import (
     Ref,
     ThirdpartyPayload,
 )
-from service.dolibarr.port import Capabilities, DolibarrPort, Ids, RemoteDocumentFile, RemoteObject
+from service.dolibarr.port import Capabilities, DolibarrPort, Ids, Part, RemoteDocumentFile, RemoteObject
 from service.dolibarr.rest_bodies import (
     category_body,
     contact_body,
@@ -78,6 +78,7 @@ from service.dolibarr.rest_bodies import (
     stock_movement_body,
     thirdparty_body,
 )
+from service.dolibarr.rest_compare import COMPARED_FIELDS, body_held, differing_fields
 from service.dolibarr.sqlfilters import UnsafeFilterValue, safe_like_prefix, sql_eq, sql_like_prefix
 from service.errors import (
     AmbiguousWrite,
@@ -190,15 +191,25 @@ def _status_of(raw: Mapping[str, Any]) -> int:
     return _int(value, 0)
 
 
-def _remote(raw: Mapping[str, Any]) -> RemoteObject:
+def _remote(raw: Mapping[str, Any], keep: frozenset[str] | None = None) -> RemoteObject:
+    """``keep``: the only fields of the row kept in ``raw`` (a bulk listing keeps what a comparison reads)."""
     status = raw.get("status", raw.get("statut"))
     return RemoteObject(
         id=_int(raw.get("id", raw.get("rowid"))),
         ref=str(raw.get("ref") or ""),
         ref_ext=str(raw.get("ref_ext") or ""),
         status="" if status is None else str(status),
-        raw=dict(raw),
+        raw=dict(raw) if keep is None else {k: v for k, v in raw.items() if k in keep},
     )
+
+
+def _impacts_body(payload: ProductPayload) -> dict[str, Any]:
+    """``PUT /products/variants/{combination}``: the price (tax excluded) and weight impacts, never a percent."""
+    return {
+        "variation_price": money(payload.variant_price_impact),
+        "variation_price_percentage": 0,
+        "variation_weight": money(payload.variant_weight_impact),
+    }
 
 
 def _attribute_ref(label: str) -> str:
@@ -582,8 +593,9 @@ class DolibarrRestClient:
             expression = sql_like_prefix("t.ref_ext", safe) if safe else None
         rows = await self._list_all(kind, f"/{resource}", sqlfilters=expression)
         found: dict[str, RemoteObject] = {}
+        keep = COMPARED_FIELDS.get(kind, frozenset())
         for row in sorted(rows, key=lambda r: _int(r.get("id"))):
-            obj = _remote(row)
+            obj = _remote(row, keep)
             if not obj.ref_ext.startswith(prefix):
                 continue
             if obj.ref_ext in found:
@@ -671,24 +683,63 @@ class DolibarrRestClient:
         return None
 
     async def update(self, object_id: int, payload: Payload, ids: Ids) -> None:
-        if isinstance(payload, ProductPayload):
-            await self._put("product", object_id, product_body(payload, update=True))
-        elif isinstance(payload, ThirdpartyPayload):
-            country = await self._country_id(payload.country_code, payload.ref_ext)
-            await self._put("thirdparty", object_id, thirdparty_body(payload, country))
-        elif isinstance(payload, ContactPayload):
-            socid = self._ref_id(ids, payload.thirdparty, payload)
-            country = await self._country_id(payload.country_code, payload.ref_ext)
-            await self._put("contact", object_id, contact_body(payload, socid, country))
-        elif isinstance(payload, CategoryPayload):
-            parent_id = self._ref_id(ids, payload.parent, payload) if payload.parent else None
-            await self._put("category", object_id, category_body(payload, parent_id))
-        elif isinstance(payload, DocumentPayload):
+        if isinstance(payload, DocumentPayload):
             await self._update_document(object_id, payload, ids)
-        else:
+            return
+        body = await self._update_body(payload, ids)
+        if body is None:
             raise PermanentError(
                 f"cannot update a {type(payload).__name__} over REST", where=self._where("?")
             )
+        await self._put(payload.kind, object_id, body)
+
+    async def _update_body(self, payload: Payload, ids: Ids) -> dict[str, Any] | None:
+        """The body of ``PUT /{resource}/{id}`` that brings an object in line with ``payload`` (None: a payload
+        that is not updated by one PUT)."""
+        if isinstance(payload, ProductPayload):
+            return product_body(payload, update=True)
+        if isinstance(payload, ThirdpartyPayload):
+            country = await self._country_id(payload.country_code, payload.ref_ext)
+            return thirdparty_body(payload, country)
+        if isinstance(payload, ContactPayload):
+            socid = self._ref_id(ids, payload.thirdparty, payload)
+            country = await self._country_id(payload.country_code, payload.ref_ext)
+            return contact_body(payload, socid, country)
+        if isinstance(payload, CategoryPayload):
+            parent_id = self._ref_id(ids, payload.parent, payload) if payload.parent else None
+            return category_body(payload, parent_id)
+        return None
+
+    async def unchanged_parts(self, found: RemoteObject, payload: Payload, ids: Ids) -> frozenset[Part]:
+        """``core``: the row ``found`` carries (a listing's or a GET's fields, ``rest_compare.py``) holds every
+        field of the PUT :meth:`update` would send, as the connection stores text; ``variant``: the parent's
+        combination already has the payload's impacts (one GET of the parent's variants)."""
+        if isinstance(payload, DocumentPayload) or not found.raw:
+            return frozenset()
+        body = await self._update_body(payload, ids)
+        if body is None:
+            return frozenset()
+        parts: set[Part] = set()
+        differ = differing_fields(payload.kind, storable(body, self._settings.charset)[0], found.raw)
+        if differ:
+            log.debug(
+                "dolibarr_differs",
+                kind=payload.kind,
+                id=found.id,
+                fields=differ,
+                DBG={k: [body.get(k), found.raw.get(k)] for k in differ},
+            )
+        else:
+            parts.add("core")
+        if (
+            isinstance(payload, ProductPayload)
+            and payload.variant_of is not None
+            and payload.variant_of in ids
+        ):
+            combination = await self._combination(ids[payload.variant_of], found.id)
+            if combination is not None and body_held("variant", _impacts_body(payload), combination):
+                parts.add("variant")
+        return frozenset(parts)
 
     def _ref_id(self, ids: Ids, ref: Ref | None, payload: object) -> int:
         if ref is None or ref not in ids:
@@ -1175,12 +1226,8 @@ class DolibarrRestClient:
         }
         return await self._post_new("product", f"/products/{parent_id}/variants", body, payload.ref_ext)
 
-    async def update_variant(self, parent_id: int, child_id: int, payload: Payload, ids: Ids) -> None:
-        """``PUT /products/variants/{combination}`` with the impacts: ``ProductCombination::update`` then
-        computes the child's price and weight again from the parent's (``updateProperties``), as every save of
-        the parent does. The combination is found in the parent's variant list by its child."""
-        if not isinstance(payload, ProductPayload):
-            raise PermanentError("a variant needs a product payload", where=self._where("product", parent_id))
+    async def _combination(self, parent_id: int, child_id: int) -> dict[str, Any] | None:
+        """The combination of ``parent_id`` whose child is ``child_id`` (``GET /products/{id}/variants``)."""
         try:
             rows = self._list(
                 await self._call(
@@ -1191,17 +1238,21 @@ class DolibarrRestClient:
             )
         except NotFound:
             rows = []
-        combination = next((r for r in rows if _int(r.get("fk_product_child")) == child_id), None)
+        return next((r for r in rows if _int(r.get("fk_product_child")) == child_id), None)
+
+    async def update_variant(self, parent_id: int, child_id: int, payload: Payload, ids: Ids) -> None:
+        """``PUT /products/variants/{combination}`` with the impacts: ``ProductCombination::update`` then
+        computes the child's price and weight again from the parent's (``updateProperties``), as every save of
+        the parent does. The combination is found in the parent's variant list by its child."""
+        if not isinstance(payload, ProductPayload):
+            raise PermanentError("a variant needs a product payload", where=self._where("product", parent_id))
+        combination = await self._combination(parent_id, child_id)
         if combination is None:
             raise PermanentError(
                 f"product {child_id} is not a variant of product {parent_id} in Dolibarr",
                 where=self._where("product", payload.ref_ext),
             )
-        body = {
-            "variation_price": money(payload.variant_price_impact),
-            "variation_price_percentage": 0,
-            "variation_weight": money(payload.variant_weight_impact),
-        }
+        body = _impacts_body(payload)
         await self._call(
             "PUT",
             f"/products/variants/{_int(combination.get('id'))}",
