@@ -722,13 +722,7 @@ class DolibarrRestClient:
         parts: set[Part] = set()
         differ = differing_fields(payload.kind, storable(body, self._settings.charset)[0], found.raw)
         if differ:
-            log.debug(
-                "dolibarr_differs",
-                kind=payload.kind,
-                id=found.id,
-                fields=differ,
-                DBG={k: [body.get(k), found.raw.get(k)] for k in differ},
-            )
+            log.debug("dolibarr_differs", kind=payload.kind, id=found.id, fields=differ)  # names, no values
         else:
             parts.add("core")
         if (

@@ -41,7 +41,10 @@ CATEGORY_TYPE_CODES: Final = {
 # Product::update stores these as null when empty(): the unit 0 (kg) comes back null
 ZERO_STORED_EMPTY: Final = frozenset({"weight_units", "length_units", "width_units", "height_units"})
 
-# Product::update rounds a price with price2num(..., 'MU'): MAIN_MAX_DECIMALS_UNIT decimals, 5 by default
+# PUT /products/{id} stores the price with price2num(..., 'MU'): MAIN_MAX_DECIMALS_UNIT decimals, 5 by default;
+# POST /products of Dolibarr 20.0.2 stores it to the cent (measured on the real server: 7.416667 -> 7.42, then a PUT
+# of the same body -> 7.41667). Either is what ps2doli's own write left, so both count as held: a shop price changed
+# by less than half a cent while the state file was lost is not written (docs/operations.md).
 UNIT_PRICES: Final = frozenset({"price"})
 UNIT_PRICE_DECIMALS: Final = 5
 
@@ -133,12 +136,12 @@ def _number(value: Any) -> Decimal | None:
     return None
 
 
-def _unit_price(sent: Any) -> Decimal | None:
-    """A price as Dolibarr's default settings store it (PHP's round(): halves away from zero)."""
+def _unit_price(sent: Any, decimals: int = UNIT_PRICE_DECIMALS) -> Decimal | None:
+    """A price rounded as Dolibarr stores it (PHP's round(): halves away from zero)."""
     number = _number(sent)
     if number is None:
         return None
-    return number.quantize(Decimal(1).scaleb(-UNIT_PRICE_DECIMALS), rounding=ROUND_HALF_UP)
+    return number.quantize(Decimal(1).scaleb(-decimals), rounding=ROUND_HALF_UP)
 
 
 def same_value(sent: Any, held: Any) -> bool:
@@ -161,9 +164,9 @@ def field_held(kind: str, name: str, sent: Any, held: Any) -> bool:
     if name in ZERO_STORED_EMPTY and _empty(held) and _number(sent) == 0:
         return True
     if name in UNIT_PRICES and not _empty(sent):
-        # as sent (a Dolibarr set to more decimals), or rounded as Dolibarr's default set-up stores it
+        # as sent (a Dolibarr set to more decimals), rounded as an update stores it, or as a create does
         number = _number(held)
-        return number is not None and number in (_number(sent), _unit_price(sent))
+        return number is not None and number in (_number(sent), _unit_price(sent), _unit_price(sent, 2))
     if name == "email" and isinstance(sent, str) and isinstance(held, str):
         return sent.casefold() == held.casefold()
     if kind == "category" and name == "type":
