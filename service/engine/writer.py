@@ -4,7 +4,9 @@ The :class:`ObjectWriter` is where idempotency lives:
 
 1. A record whose payload hash equals the stored one is skipped (no request at all).
 2. A record with no local mapping is first looked for by ``ref_ext`` (from the pass's bulk index when there is
-   one, else one lookup), so a crash between Dolibarr's answer and our commit never creates a duplicate.
+   one, else one lookup), so a crash between Dolibarr's answer and our commit never creates a duplicate. The
+   object found is adopted with only the parts written that it does not hold already (the port compares:
+   ``DolibarrPort.unchanged_parts``), so a lost state file costs no write for what did not change.
 3. A create whose outcome is unknown (:class:`AmbiguousWrite`) is looked up by ``ref_ext`` again before any
    retry.
 4. A product ref already taken by another object gets the next free suffix (``-1``, ``-2``...), and the ref
