@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 from service.dolibarr.limit import AdaptiveLimit
 from service.dolibarr.model import (
@@ -26,6 +26,8 @@ from service.dolibarr.model import (
 )
 
 Ids = Mapping[Ref, int]
+# what ObjectWriter hashes and writes separately, as far as a backend compares it with what Dolibarr holds
+Part = Literal["core", "variant"]
 
 
 @dataclass(frozen=True)
@@ -96,6 +98,15 @@ class DolibarrPort(Protocol):
         ...
 
     async def get(self, kind: ObjectKind, object_id: int) -> dict[str, Any]: ...
+
+    async def unchanged_parts(self, found: RemoteObject, payload: Payload, ids: Ids) -> frozenset[Part]:
+        """The parts of ``payload`` that the object ``found`` (as ``find_by_ref_ext``, ``list_ref_ext`` or
+        ``find_thirdparties_by_email`` returned it) already holds, so that adopting it writes only the others:
+        ``"core"`` when :meth:`update` would change nothing, ``"variant"`` when :meth:`update_variant` would
+        change nothing. A part the backend cannot tell equal for sure is left out (it is written: a harmless
+        write rather than a lost update); a backend that cannot compare answers an empty set (SOAP).
+        Category links are not a part here: the engine reads and diffs them itself (:meth:`object_categories`)."""
+        ...
 
     async def create(self, payload: Payload, ids: Ids) -> int:
         """Create the object; returns its Dolibarr id. For documents, lines are added too (draft)."""

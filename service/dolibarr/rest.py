@@ -59,7 +59,7 @@ from service.dolibarr.model import (
     Ref,
     ThirdpartyPayload,
 )
-from service.dolibarr.port import Capabilities, DolibarrPort, Ids, RemoteDocumentFile, RemoteObject
+from service.dolibarr.port import Capabilities, DolibarrPort, Ids, Part, RemoteDocumentFile, RemoteObject
 from service.dolibarr.refs import stored_product_ref
 from service.dolibarr.rest_bodies import (
     category_body,
@@ -73,6 +73,7 @@ from service.dolibarr.rest_bodies import (
     stock_movement_body,
     thirdparty_body,
 )
+from service.dolibarr.rest_compare import COMPARED_FIELDS, body_held, differing_fields
 from service.dolibarr.rest_http import PAGE_SIZE, RESOURCES, RestHttp, _int
 from service.dolibarr.sqlfilters import (
     UnsafeFilterValue,
@@ -182,14 +183,15 @@ def _status_of(raw: Mapping[str, Any]) -> int:
     return _int(value, 0)
 
 
-def _remote(raw: Mapping[str, Any]) -> RemoteObject:
+def _remote(raw: Mapping[str, Any], keep: frozenset[str] | None = None) -> RemoteObject:
+    """``keep``: the only fields of the row kept in ``raw`` (a bulk listing keeps what a comparison reads)."""
     status = raw.get("status", raw.get("statut"))
     return RemoteObject(
         id=_int(raw.get("id", raw.get("rowid"))),
         ref=str(raw.get("ref") or ""),
         ref_ext=str(raw.get("ref_ext") or ""),
         status="" if status is None else str(status),
-        raw=dict(raw),
+        raw=dict(raw) if keep is None else {k: v for k, v in raw.items() if k in keep},
     )
 
 
@@ -215,6 +217,15 @@ def _unsafe_char(char: str) -> bool:
     except UnsafeFilterValue:
         return True
     return False
+
+
+def _impacts_body(payload: ProductPayload) -> dict[str, Any]:
+    """``PUT /products/variants/{combination}``: the price (tax excluded) and weight impacts, never a percent."""
+    return {
+        "variation_price": money(payload.variant_price_impact),
+        "variation_price_percentage": 0,
+        "variation_weight": money(payload.variant_weight_impact),
+    }
 
 
 def _attribute_ref(label: str) -> str:
@@ -387,8 +398,9 @@ class DolibarrRestClient(RestHttp):
             expression = sql_like_prefix("t.ref_ext", safe) if safe else None
         rows = await self._list_all(kind, f"/{resource}", sqlfilters=expression)
         found: dict[str, RemoteObject] = {}
+        keep = COMPARED_FIELDS.get(kind, frozenset())
         for row in sorted(rows, key=lambda r: _int(r.get("id"))):
-            obj = _remote(row)
+            obj = _remote(row, keep)
             if not obj.ref_ext.startswith(prefix):
                 continue
             if obj.ref_ext in found:
@@ -512,28 +524,63 @@ class DolibarrRestClient(RestHttp):
         return None
 
     async def update(self, object_id: int, payload: Payload, ids: Ids) -> None:
+        if isinstance(payload, DocumentPayload):
+            await self._update_document(object_id, payload, ids)
+            return
         if isinstance(payload, ProductPayload):
             new = self._new_products.get(object_id)
             if new is not None and new.ref != payload.ref:
                 new.ref = ""  # renamed: read the ref back when it names a folder
-            await self._put("product", object_id, product_body(payload, update=True))
         elif isinstance(payload, ThirdpartyPayload):
-            country = await self._country_id(payload.country_code, payload.ref_ext)
             self._forget_foreign(object_id)  # it gets a ref_ext of ours: adopted once
-            await self._put("thirdparty", object_id, thirdparty_body(payload, country))
-        elif isinstance(payload, ContactPayload):
-            socid = self._ref_id(ids, payload.thirdparty, payload)
-            country = await self._country_id(payload.country_code, payload.ref_ext)
-            await self._put("contact", object_id, contact_body(payload, socid, country))
-        elif isinstance(payload, CategoryPayload):
-            parent_id = self._ref_id(ids, payload.parent, payload) if payload.parent else None
-            await self._put("category", object_id, category_body(payload, parent_id))
-        elif isinstance(payload, DocumentPayload):
-            await self._update_document(object_id, payload, ids)
-        else:
+        body = await self._update_body(payload, ids)
+        if body is None:
             raise PermanentError(
                 f"cannot update a {type(payload).__name__} over REST", where=self._where("?")
             )
+        await self._put(payload.kind, object_id, body)
+
+    async def _update_body(self, payload: Payload, ids: Ids) -> dict[str, Any] | None:
+        """The body of ``PUT /{resource}/{id}`` that brings an object in line with ``payload`` (None: a payload
+        that is not updated by one PUT)."""
+        if isinstance(payload, ProductPayload):
+            return product_body(payload, update=True)
+        if isinstance(payload, ThirdpartyPayload):
+            country = await self._country_id(payload.country_code, payload.ref_ext)
+            return thirdparty_body(payload, country)
+        if isinstance(payload, ContactPayload):
+            socid = self._ref_id(ids, payload.thirdparty, payload)
+            country = await self._country_id(payload.country_code, payload.ref_ext)
+            return contact_body(payload, socid, country)
+        if isinstance(payload, CategoryPayload):
+            parent_id = self._ref_id(ids, payload.parent, payload) if payload.parent else None
+            return category_body(payload, parent_id)
+        return None
+
+    async def unchanged_parts(self, found: RemoteObject, payload: Payload, ids: Ids) -> frozenset[Part]:
+        """``core``: the row ``found`` carries (a listing's or a GET's fields, ``rest_compare.py``) holds every
+        field of the PUT :meth:`update` would send, as the connection stores text; ``variant``: the parent's
+        combination already has the payload's impacts (one GET of the parent's variants)."""
+        if isinstance(payload, DocumentPayload) or not found.raw:
+            return frozenset()
+        body = await self._update_body(payload, ids)
+        if body is None:
+            return frozenset()
+        parts: set[Part] = set()
+        differ = differing_fields(payload.kind, storable(body, self._settings.charset)[0], found.raw)
+        if differ:
+            log.debug("dolibarr_differs", kind=payload.kind, id=found.id, fields=differ)  # names, no values
+        else:
+            parts.add("core")
+        if (
+            isinstance(payload, ProductPayload)
+            and payload.variant_of is not None
+            and payload.variant_of in ids
+        ):
+            combination = await self._combination(ids[payload.variant_of], found.id)
+            if combination is not None and body_held("variant", _impacts_body(payload), combination):
+                parts.add("variant")
+        return frozenset(parts)
 
     def _ref_id(self, ids: Ids, ref: Ref | None, payload: object) -> int:
         if ref is None or ref not in ids:
@@ -1047,12 +1094,8 @@ class DolibarrRestClient(RestHttp):
         }
         return await self._post_new("product", f"/products/{parent_id}/variants", body, payload.ref_ext)
 
-    async def update_variant(self, parent_id: int, child_id: int, payload: Payload, ids: Ids) -> None:
-        """``PUT /products/variants/{combination}`` with the impacts: ``ProductCombination::update`` then
-        computes the child's price and weight again from the parent's (``updateProperties``), as every save of
-        the parent does. The combination is found in the parent's variant list by its child."""
-        if not isinstance(payload, ProductPayload):
-            raise PermanentError("a variant needs a product payload", where=self._where("product", parent_id))
+    async def _combination(self, parent_id: int, child_id: int) -> dict[str, Any] | None:
+        """The combination of ``parent_id`` whose child is ``child_id`` (``GET /products/{id}/variants``)."""
         try:
             rows = self._list(
                 await self._call(
@@ -1063,17 +1106,21 @@ class DolibarrRestClient(RestHttp):
             )
         except NotFound:
             rows = []
-        combination = next((r for r in rows if _int(r.get("fk_product_child")) == child_id), None)
+        return next((r for r in rows if _int(r.get("fk_product_child")) == child_id), None)
+
+    async def update_variant(self, parent_id: int, child_id: int, payload: Payload, ids: Ids) -> None:
+        """``PUT /products/variants/{combination}`` with the impacts: ``ProductCombination::update`` then
+        computes the child's price and weight again from the parent's (``updateProperties``), as every save of
+        the parent does. The combination is found in the parent's variant list by its child."""
+        if not isinstance(payload, ProductPayload):
+            raise PermanentError("a variant needs a product payload", where=self._where("product", parent_id))
+        combination = await self._combination(parent_id, child_id)
         if combination is None:
             raise PermanentError(
                 f"product {child_id} is not a variant of product {parent_id} in Dolibarr",
                 where=self._where("product", payload.ref_ext),
             )
-        body = {
-            "variation_price": money(payload.variant_price_impact),
-            "variation_price_percentage": 0,
-            "variation_weight": money(payload.variant_weight_impact),
-        }
+        body = _impacts_body(payload)
         await self._call(
             "PUT",
             f"/products/variants/{_int(combination.get('id'))}",

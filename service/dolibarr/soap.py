@@ -57,7 +57,7 @@ from service.dolibarr.model import (
     Ref,
     ThirdpartyPayload,
 )
-from service.dolibarr.port import Capabilities, Ids, RemoteDocumentFile, RemoteObject
+from service.dolibarr.port import Capabilities, Ids, Part, RemoteDocumentFile, RemoteObject
 from service.dolibarr.soap_envelopes import (
     NS,
     PARSER,
@@ -717,6 +717,11 @@ class DolibarrSoapClient:
             return _rest_document(data)
         data["id"] = _int(data.get("id"))
         return data
+
+    async def unchanged_parts(self, found: RemoteObject, payload: Payload, ids: Ids) -> frozenset[Part]:
+        """Nothing is told equal over SOAP: its answers carry other field names and formats than its requests
+        (and no extrafields), so an object adopted after a lost state file gets its one update, as before."""
+        return frozenset()
 
     # ------------------------------------------------------------------------------------------ writes
     def _id_of(self, ref: Ref, ids: Ids) -> int:

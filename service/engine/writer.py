@@ -4,7 +4,9 @@ The :class:`ObjectWriter` is where idempotency lives:
 
 1. A record whose payload hash equals the stored one is skipped (no request at all).
 2. A record with no local mapping is first looked for by ``ref_ext`` (from the pass's bulk index when there is
-   one, else one lookup), so a crash between Dolibarr's answer and our commit never creates a duplicate.
+   one, else one lookup), so a crash between Dolibarr's answer and our commit never creates a duplicate. The
+   object found is adopted with only the parts written that it does not hold already (the port compares:
+   ``DolibarrPort.unchanged_parts``), so a lost state file costs no write for what did not change.
 3. A create whose outcome is unknown (:class:`AmbiguousWrite`) is looked up by ``ref_ext`` again before any
    retry.
 4. A product ref already taken by another object gets the next free suffix (``-1``, ``-2``...), and the ref
@@ -140,7 +142,7 @@ class ObjectWriter:
                 await self._commit(item, object_id, ref, digest, subs, shared=True)
                 return Outcome.UPDATED, object_id
             try:
-                ref = await self._update(item, object_id, ref, ids, previous, subs, known.deleted)
+                ref, _ = await self._update(item, object_id, ref, ids, previous, subs, known.deleted)
             except NotFound:
                 # deleted in Dolibarr by hand: create it again rather than failing forever
                 log.warning("dolibarr.object_vanished", shop=self.shop, kind=item.kind, ps_id=item.ps_id)
@@ -154,16 +156,37 @@ class ObjectWriter:
         if existing is None and isinstance(payload, ThirdpartyPayload) and payload.email:
             existing = await self._thirdparty_by_email(payload)
         if existing is not None:
+            # no sub-hashes to compare with (a lost state file, a crash before the commit): the parts Dolibarr
+            # already holds, as the port compares them, count as written; only the others are
             ref = existing.ref or getattr(payload, "ref", "")
-            await self._update(item, existing.id, ref, ids, {}, subs, False)
+            held = await self._held(payload, existing, ref, ids)
+            previous = {part: subs[part] for part in held if part in subs}
+            ref, wrote = await self._update(item, existing.id, ref, ids, previous, subs, False)
             await self._commit(item, existing.id, ref, digest, subs)
-            log.info("dolibarr.adopted", shop=self.shop, kind=item.kind, ps_id=item.ps_id, id=existing.id)
-            return Outcome.UPDATED, existing.id
+            log.info(
+                "dolibarr.adopted",
+                shop=self.shop,
+                kind=item.kind,
+                ps_id=item.ps_id,
+                id=existing.id,
+                written=wrote,
+            )
+            return (Outcome.UPDATED if wrote else Outcome.UNCHANGED), existing.id
 
         object_id, ref = await self._create(item, ids)
         shared = self._shared.pop((item.kind, item.ps_id), False)
         await self._commit(item, object_id, ref, digest, subs, shared=shared)
         return Outcome.CREATED, object_id
+
+    async def _held(
+        self, payload: Any, found: RemoteObject, ref: str, ids: Mapping[Ref, int]
+    ) -> frozenset[str]:
+        """The sub-parts of ``payload`` that the Dolibarr object ``found`` already holds (the port compares: the
+        engine never knows field names nor formats). A product is compared with the ref it would be sent with."""
+        if isinstance(payload, ProductPayload):
+            payload = dataclasses.replace(payload, ref=self._keep_ref(payload.ref, ref))
+        async with self.lanes.slot():
+            return frozenset(await self.port.unchanged_parts(found, payload, ids))
 
     async def _thirdparty_by_email(self, payload: ThirdpartyPayload) -> RemoteObject | None:
         """Never two thirdparties for one customer: a thirdparty made in Dolibarr without ps2doli (no ref_ext of
@@ -375,8 +398,10 @@ class ObjectWriter:
         previous: Mapping[str, str],
         subs: Mapping[str, str],
         reactivate: bool,
-    ) -> str:
+    ) -> tuple[str, bool]:
+        """Write the parts whose sub-hash differs from ``previous``. Returns the ref and whether it wrote."""
         payload = item.payload
+        wrote = False
         if isinstance(payload, ProductPayload):
             ref = self._keep_ref(payload.ref, ref)
             parent = payload.variant_of
@@ -386,15 +411,21 @@ class ObjectWriter:
                 # from them (updateProperties), so they are set there, never by posting the features again
                 async with self.lanes.slot():
                     await self.port.update_variant(ids[parent], object_id, payload, ids)
+                wrote = True
             if previous.get("core") != subs["core"] or reactivate:
                 async with self.lanes.slot():
                     await self.port.update(object_id, dataclasses.replace(payload, ref=ref), ids)
+                wrote = True
             if previous.get("categories") != subs["categories"]:
-                await self._sync_categories(object_id, payload.categories, ids, created=False)
-            return ref
-        async with self.lanes.slot():
-            await self.port.update(object_id, payload, ids)
-        return ref
+                wrote = (
+                    await self._sync_categories(object_id, payload.categories, ids, created=False) or wrote
+                )
+            return ref, wrote
+        if previous.get("core") != subs["core"] or reactivate:
+            async with self.lanes.slot():
+                await self.port.update(object_id, payload, ids)
+            wrote = True
+        return ref, wrote
 
     @staticmethod
     def _keep_ref(base: str, given: str) -> str:
@@ -405,15 +436,20 @@ class ObjectWriter:
 
     async def _sync_categories(
         self, object_id: int, wanted: tuple[Ref, ...], ids: Mapping[Ref, int], *, created: bool
-    ) -> None:
+    ) -> bool:
+        """Link and unlink what differs from Dolibarr's links (read first). True when it wrote."""
         target = {ids[ref] for ref in wanted if ref in ids}
+        wrote = False
         async with self.lanes.slot():
             current = set() if created else await self.port.object_categories("product", object_id)
             for category_id in sorted(target - current):
                 await self.port.link_category(category_id, "product", object_id)
+                wrote = True
             for category_id in sorted(current - target):
                 if await self._is_ours("category", category_id):
                     await self.port.unlink_category(category_id, "product", object_id)
+                    wrote = True
+        return wrote
 
     async def _is_ours(self, kind: str, dolibarr_id: int) -> bool:
         """Links to categories an ERP user made by hand are left alone."""

@@ -14,8 +14,14 @@ READ_ONLY = {
     "products": ("manufacturer_name", "quantity", "position_in_category"),
     "combinations": (),
     "stock_availables": (),
+    "customers": (),
 }
-SINGULAR = {"products": "product", "combinations": "combination", "stock_availables": "stock_available"}
+SINGULAR = {
+    "products": "product",
+    "combinations": "combination",
+    "stock_availables": "stock_available",
+    "customers": "customer",
+}
 
 
 def _clean(xml: str) -> str:

@@ -25,7 +25,7 @@ from tests.real.faults import CrashReport, crash_sync, failures
 from tests.real.ledger import CleanRun, Ledger, differences, full_settings, ledger_of, money
 from tests.real.realpair import Pair
 from tests.real.shop_edits import set_fields
-from tests.real.shop_traffic import SHIPPED, set_order_state
+from tests.real.shop_traffic import SHIPPED, set_order_state, set_price
 
 KILLS = 12
 SEED = 20261207
@@ -80,6 +80,11 @@ def one(pair: Pair, path: str, ref_ext: str) -> dict[str, Any]:
     rows = dolibarr(pair, lambda d: d.all(path, sqlfilters=f"(t.ref_ext:=:'{ref_ext}')"))
     assert len(rows) == 1, (path, ref_ext, len(rows))
     return rows[0]  # type: ignore[no-any-return]
+
+
+def lose_state(settings: Path) -> None:
+    for path in settings.parent.glob("state.sqlite3*"):
+        path.unlink()
 
 
 def sync(pair: Pair, settings: Path) -> list[str]:
@@ -142,15 +147,35 @@ def test_after_the_crashes_one_more_sync_writes_nothing(crashed: Crashed) -> Non
 def test_a_lost_state_file_creates_nothing_and_adopts_everything_by_ref_ext(
     crashed: Crashed, pair: Pair
 ) -> None:
-    for path in crashed.settings.parent.glob("state.sqlite3*"):
-        path.unlink()
+    """Issue 10: every object (categories, products, customers, addresses, orders, invoices, payments, stock,
+    images) is found by ref_ext and compared with what Dolibarr holds: nothing is written at all (before, each
+    adopted object got one blind PUT: 377 writes)."""
+    lose_state(crashed.settings)
     writes = sync(pair, crashed.settings)
-    creates = [w for w in writes if CREATES.match(w)]
-    assert creates == []
+    assert [w for w in writes if CREATES.match(w)] == []
+    assert writes == []
     after = ledger_of(pair)
     assert after.duplicates() == {}
     assert differences(crashed.ledger, after) == []
     assert sync(pair, crashed.settings) == []  # and the state is whole again
+
+
+def test_a_lost_state_file_writes_only_what_changed_in_the_shop_meanwhile(
+    crashed: Crashed, pair: Pair
+) -> None:
+    product = one(pair, "/products", "ps-main-product-31")
+    third = one(pair, "/thirdparties", "ps-main-customer-20")
+    lose_state(crashed.settings)
+    shop(pair, lambda s: set_price(s, 31, Decimal("18.25")))
+    shop(pair, lambda s: set_fields(s, "customers", 20, {"lastname": "Rousseau-Lefèvre"}))
+    writes = sync(pair, crashed.settings)
+    assert sorted(" ".join(w.split()[:2]) for w in writes) == [
+        f"PUT /api/index.php/products/{product['id']}",
+        f"PUT /api/index.php/thirdparties/{third['id']}",
+    ]
+    assert money(one(pair, "/products", "ps-main-product-31")["price"]) == Decimal("18.25")
+    assert one(pair, "/thirdparties", "ps-main-customer-20")["name"] == "Mathilde Rousseau-Lefèvre"
+    assert sync(pair, crashed.settings) == []
 
 
 # ----------------------------------------------------------------------------- hand edits in Dolibarr
