@@ -22,6 +22,7 @@ anywhere makes the next pass redo only what is missing:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import functools
 import json
@@ -255,6 +256,8 @@ class OrderSync:
                 address_id, with_address = bundle.thirdparty_address
                 if await self._thirdparty_address(shop, address_id, with_address, thirdparty_id):
                     work.writes += 1
+            if bundle.contacts:
+                await self._index_like_orders(shop, "contact")
             for ps_id, contact in bundle.contacts:
                 contact_item = Item("addresses", "contact", ps_id, contact)
                 ids[Ref("contact", contact.ref_ext)] = await engine.ensure_item(shop, contact_item)
@@ -493,6 +496,7 @@ class OrderSync:
         if invoice_id is None:
             if "invoice" not in bundle.parts:
                 return None
+            await self._index_like_orders(shop, "invoice")
             make = functools.partial(self.engine.port.invoice_from_order, order_id, payload, ids)
             item = Item("orders", "invoice", ps_id, payload)
             create = functools.partial(self.engine.writer(shop.name).create_once, item, payload, ids, make)
@@ -504,6 +508,18 @@ class OrderSync:
         if state.get("status", "draft") == "draft" and "invoice" in bundle.parts:
             await self._validate_invoice(shop, ps_id, invoice_id, payload, work)
         return invoice_id
+
+    async def _index_like_orders(self, shop: ShopSettings, kind: str) -> None:
+        """On an initial pass - the orders were listed in bulk (the pipeline's ``load_index``: a page of orders
+        mostly unknown here) - one paged listing of the shop's invoices (or contacts) by ``ref_ext`` answers the
+        look-ups before their creates, instead of one request each. Exactly once holds as with any bulk index: an
+        object made before the listing is in it, one made since is put in it by ``create_once``; a create with
+        an unclear answer is looked up afresh."""
+        writer = self.engine.writer(shop.name)
+        if "order" not in writer.indexed_kinds or kind in writer.indexed_kinds:
+            return
+        with contextlib.suppress(ConfigError):  # a backend that cannot list them: looked up one by one
+            await writer.load_index(kind)
 
     async def _stored_invoice(self, shop: ShopSettings, ps_id: str) -> tuple[int | None, dict[str, Any]]:
         """The Dolibarr id (None when not made yet) and state of an invoice or credit note, as stored."""
@@ -692,6 +708,7 @@ class OrderSync:
             document = _without(plan.document, gone)
             note_id, state = await self._stored_invoice(shop, plan.ps_id)
             if note_id is None:
+                await self._index_like_orders(shop, "invoice")
                 item = Item("orders", "invoice", plan.ps_id, document)
                 note_ids = dict(ids)
                 if document.credit_note_of is not None:
