@@ -10,7 +10,7 @@ anywhere makes the next pass redo only what is missing:
    described free-text line and a warning);
 2. the order document (created as a draft with its lines in one call; looked up by ``ref_ext`` first);
 3. its status (validated / closed), validations one at a time (``order-validate`` lane);
-4. a totals check: Dolibarr's total read back and recorded (``order_totals``);
+4. a totals check: Dolibarr's total (from the validation's answer, else read back) recorded (``order_totals``);
 5. its invoice when the order reached an invoicing state (``createfromorder``), validated one at a time;
 6. its payments, each once (state per payment, and a look-up in the invoice's payments after an ambiguous write),
    one at a time (``payment`` lane);
