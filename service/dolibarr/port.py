@@ -61,6 +61,17 @@ class RemoteObject:
 
 
 @dataclass(frozen=True)
+class DocumentTotals:
+    """A document's totals as Dolibarr answered them when it validated it (``set_document_status``): Dolibarr's own
+    sums of the lines, as a read of the document would give them."""
+
+    total_ttc: Decimal | None
+    multicurrency_code: str = ""
+    multicurrency_total_ttc: Decimal | None = None
+    ref: str = ""
+
+
+@dataclass(frozen=True)
 class RemoteDocumentFile:
     name: str
     size: int
@@ -149,8 +160,10 @@ class DolibarrPort(Protocol):
 
     async def set_document_status(
         self, kind: DocumentKind, doc_id: int, status: DocumentStatus, *, warehouse_id: int = 0
-    ) -> None:
-        """Move a document to ``status`` (validate, close, cancel...). A no-op when it is already there."""
+    ) -> DocumentTotals | None:
+        """Move a document to ``status`` (validate, close, cancel...). A no-op when it is already there. Returns
+        the document's totals when this call validated it and the validation answered them (REST: Dolibarr 20
+        answers the validated object), else None (read the document for them)."""
         ...
 
     async def invoice_from_order(self, order_id: int, payload: DocumentPayload, ids: Ids) -> int: ...

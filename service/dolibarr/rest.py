@@ -59,7 +59,15 @@ from service.dolibarr.model import (
     Ref,
     ThirdpartyPayload,
 )
-from service.dolibarr.port import Capabilities, DolibarrPort, Ids, Part, RemoteDocumentFile, RemoteObject
+from service.dolibarr.port import (
+    Capabilities,
+    DocumentTotals,
+    DolibarrPort,
+    Ids,
+    Part,
+    RemoteDocumentFile,
+    RemoteObject,
+)
 from service.dolibarr.refs import stored_product_ref
 from service.dolibarr.rest_bodies import (
     category_body,
@@ -192,6 +200,22 @@ def _remote(raw: Mapping[str, Any], keep: frozenset[str] | None = None) -> Remot
         ref_ext=str(raw.get("ref_ext") or ""),
         status="" if status is None else str(status),
         raw=dict(raw) if keep is None else {k: v for k, v in raw.items() if k in keep},
+    )
+
+
+def _document_totals(answer: Any, doc_id: int) -> DocumentTotals | None:
+    """The totals of a document as its validation answered it (the validated object), or None when the answer is
+    not that object (304, another shape)."""
+    if not isinstance(answer, Mapping) or _int(answer.get("id"), doc_id) != doc_id:
+        return None
+    if answer.get("total_ttc") in (None, ""):
+        return None
+    multicurrency = answer.get("multicurrency_total_ttc")
+    return DocumentTotals(
+        total_ttc=_dec(answer.get("total_ttc")),
+        multicurrency_code=str(answer.get("multicurrency_code") or ""),
+        multicurrency_total_ttc=None if multicurrency in (None, "") else _dec(multicurrency),
+        ref=str(answer.get("ref") or ""),
     )
 
 
@@ -1275,22 +1299,29 @@ class DolibarrRestClient(RestHttp):
 
     async def set_document_status(
         self, kind: DocumentKind, doc_id: int, status: DocumentStatus, *, warehouse_id: int = 0
-    ) -> None:
+    ) -> DocumentTotals | None:
         """The document's status is read first, except for a document this client created a moment ago and has
         not moved since (a draft: no read). Its validation then proves it: Dolibarr answers the validated object,
         or 304 when it was no longer a draft (validated by hand meanwhile), and then the status is read and the
-        move decided from it, as for any other document."""
+        move decided from it, as for any other document. The validated object's totals are handed back (Dolibarr
+        20's ``validate`` fetches the document again and answers it: its totals are those a read would give)."""
         if warehouse_id > 0:
             # a validation (or its undoing) with a warehouse moves stock: no product is known stockless any more
             self._new_products.each(lambda new: setattr(new, "no_stock", False))
+        validated: list[DocumentTotals] = []
         if self._new_drafts.pop((kind, doc_id)):
             try:
-                await self._move_status(kind, doc_id, status, 0, warehouse_id, trusted=True)
-                return
+                await self._move_status(
+                    kind, doc_id, status, 0, warehouse_id, trusted=True, validated=validated
+                )
+                return validated[0] if validated else None
             except _NoLongerDraft:
                 log.info("dolibarr_draft_moved_meanwhile", kind=kind, id=doc_id)
         current = _status_of(await self.get(kind, doc_id))
-        await self._move_status(kind, doc_id, status, current, warehouse_id, trusted=False)
+        await self._move_status(
+            kind, doc_id, status, current, warehouse_id, trusted=False, validated=validated
+        )
+        return validated[0] if validated else None
 
     async def _move_status(
         self,
@@ -1301,8 +1332,10 @@ class DolibarrRestClient(RestHttp):
         warehouse_id: int,
         *,
         trusted: bool,
+        validated: list[DocumentTotals],
     ) -> None:
-        """From ``current`` to ``status``; ``trusted``: ``current`` is a draft this client created, not read."""
+        """From ``current`` to ``status``; ``trusted``: ``current`` is a draft this client created, not read.
+        ``validated`` receives the totals of the validated object when this move validates it."""
         resource = self._resource(kind)
         where = self._where(kind, doc_id)
 
@@ -1321,6 +1354,9 @@ class DolibarrRestClient(RestHttp):
                 answer = await action("validate", {"idwarehouse": warehouse_id, "notrigger": 0})
             if trusted and answer is None:  # 304: not a draft any more, although this client made it one
                 raise _NoLongerDraft
+            totals = _document_totals(answer, doc_id)
+            if totals is not None:
+                validated.append(totals)
 
         if status == "draft":
             if current != 0:

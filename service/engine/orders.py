@@ -10,7 +10,7 @@ anywhere makes the next pass redo only what is missing:
    described free-text line and a warning);
 2. the order document (created as a draft with its lines in one call; looked up by ``ref_ext`` first);
 3. its status (validated / closed), validations one at a time (``order-validate`` lane);
-4. a totals check: Dolibarr's total read back and recorded (``order_totals``);
+4. a totals check: Dolibarr's total (from the validation's answer, else read back) recorded (``order_totals``);
 5. its invoice when the order reached an invoicing state (``createfromorder``), validated one at a time;
 6. its payments, each once (state per payment, and a look-up in the invoice's payments after an ambiguous write),
    one at a time (``payment`` lane);
@@ -22,6 +22,7 @@ anywhere makes the next pass redo only what is missing:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import functools
 import json
@@ -39,7 +40,7 @@ from service.dolibarr.model import (
     ThirdpartyPayload,
     payload_hash,
 )
-from service.dolibarr.port import Capabilities
+from service.dolibarr.port import Capabilities, DocumentTotals
 from service.engine.lanes import Lanes, SingleFlight
 from service.engine.order_streams import AddressStream, OrderStream, ServiceStream
 from service.engine.pipeline import DependencyFailed, SourceGone, SyncEngine
@@ -83,6 +84,33 @@ class _Work:
     warnings: list[str] = dataclasses.field(default_factory=list)
     # the invoice this push created: no payment of an earlier try can be on it (payments are not looked for)
     new_invoice: int | None = None
+    # the order's totals are to be checked once its status is set (its validation may answer them)
+    totals_due: bool = False
+    # what is left to pay on the invoice this push created and validated (its validation's answer)
+    unpaid: _Unpaid | None = None
+
+
+@dataclasses.dataclass
+class _Unpaid:
+    """The remainder of an invoice created and validated in this push, from its validation's answer instead of a
+    read: nothing was paid on it before, so it owes its total, less what this push recorded on it since. In
+    another currency than the main one (where Dolibarr's remainder is in the main currency) only the first
+    payment uses it."""
+
+    invoice_id: int
+    ref: str
+    currency: str
+    remain: Decimal
+    stale: bool = False
+
+    def as_invoice(self) -> dict[str, Any]:
+        """What a read of the invoice (``GET /invoices/{id}``) tells a payment."""
+        return {
+            "id": self.invoice_id,
+            "ref": self.ref,
+            "multicurrency_code": self.currency,
+            "remaintopay": str(self.remain),
+        }
 
 
 class OrderSync:
@@ -157,8 +185,13 @@ class OrderSync:
             if "order" in bundle.parts or order_id is None:
                 order_id = await self._order(shop, bundle, document, ids, order_id, work)
             ids[order_ref_of(bundle)] = order_id
+            validated: DocumentTotals | None = None
             if "order" in bundle.parts:
-                await self._status(shop, bundle, order_id, work)
+                validated = await self._status(shop, bundle, order_id, work)
+            if work.totals_due:
+                # after the status: an order validated in this push has its totals in the validation's answer
+                await self._check_totals(shop, bundle, order_id, validated)
+                work.state["totals"] = True
         except NotFound:
             if again or not in_dolibarr or "order" not in bundle.parts:
                 raise
@@ -223,6 +256,8 @@ class OrderSync:
                 address_id, with_address = bundle.thirdparty_address
                 if await self._thirdparty_address(shop, address_id, with_address, thirdparty_id):
                     work.writes += 1
+            if bundle.contacts:
+                await self._index_like_orders(shop, "contact")
             for ps_id, contact in bundle.contacts:
                 contact_item = Item("addresses", "contact", ps_id, contact)
                 ids[Ref("contact", contact.ref_ext)] = await engine.ensure_item(shop, contact_item)
@@ -342,14 +377,12 @@ class OrderSync:
                 state=json.dumps(work.state, sort_keys=True),
                 clear_failure=False,
             )
-            await self._check_totals(shop, bundle, order_id)
-            work.state["totals"] = True
+            work.totals_due = True
             return order_id
         if work.state.get("doc") == doc_hash and not work.state.get("totals"):
             # stopped between the order's commit and its totals check (a crash): checked now, or report totals
             # would never list the order
-            await self._check_totals(shop, bundle, order_id)
-            work.state["totals"] = True
+            work.totals_due = True
         if work.state.get("doc") != doc_hash:
             if work.state.get("status", "draft") == "draft":
                 await self._update(order_id, document, ids, work)
@@ -364,8 +397,7 @@ class OrderSync:
                     "left as they were invoiced"
                 )
             work.state["doc"] = doc_hash
-            await self._check_totals(shop, bundle, order_id)
-            work.state["totals"] = True
+            work.totals_due = True
         return order_id
 
     async def _update(
@@ -375,32 +407,47 @@ class OrderSync:
             await self.engine.port.update(order_id, document, ids)
         work.writes += 1
 
-    async def _status(self, shop: ShopSettings, bundle: OrderBundle, order_id: int, work: _Work) -> None:
+    async def _status(
+        self, shop: ShopSettings, bundle: OrderBundle, order_id: int, work: _Work
+    ) -> DocumentTotals | None:
+        """The order moved to the shop's status; the order's totals when this validated it and Dolibarr answered
+        them."""
         current = work.state.get("status", "draft")
         if bundle.status not in ("validated", "closed") or current == bundle.status:
-            return
+            return None
         wanted: DocumentStatus = "closed" if bundle.status == "closed" else "validated"
         warehouse = shop.orders.validate_warehouse_id
+        port = self.engine.port
         if current == "draft":
             async with self.lanes.serial("order-validate"), self.lanes.slot():
-                await self.engine.port.set_document_status("order", order_id, wanted, warehouse_id=warehouse)
+                totals = await port.set_document_status("order", order_id, wanted, warehouse_id=warehouse)
         else:
             async with self.lanes.slot():
-                await self.engine.port.set_document_status("order", order_id, wanted, warehouse_id=warehouse)
+                totals = await port.set_document_status("order", order_id, wanted, warehouse_id=warehouse)
         work.state["status"] = wanted
         work.writes += 1
+        return totals
 
-    async def _check_totals(self, shop: ShopSettings, bundle: OrderBundle, order_id: int) -> None:
-        """Dolibarr's total read back: equal to the shop's, or recorded as a mismatch."""
-        # the one read an order needs: POST /orders answers an id, and the total is Dolibarr's own sum of the
-        # lines (its rounding), known only by reading the order
-        async with self.lanes.slot():
-            raw = await self.engine.port.get("order", order_id)
-        field = "multicurrency_total_ttc" if bundle.document.currency else "total_ttc"
-        try:
-            total = Decimal(str(raw.get(field))).quantize(Decimal("0.01"))
-        except (ArithmeticError, ValueError):
-            total = None
+    async def _check_totals(
+        self, shop: ShopSettings, bundle: OrderBundle, order_id: int, validated: DocumentTotals | None = None
+    ) -> None:
+        """Dolibarr's total equal to the shop's, or recorded as a mismatch. ``validated``: the totals the order's
+        validation in this push answered (Dolibarr's own sum of the lines, as a read gives it); otherwise the
+        order is read (``POST /orders`` answers an id only)."""
+        multicurrency = bool(bundle.document.currency)
+        known = None
+        if validated is not None:
+            known = validated.multicurrency_total_ttc if multicurrency else validated.total_ttc
+        if known is not None:
+            total: Decimal | None = known.quantize(Decimal("0.01"))
+        else:
+            async with self.lanes.slot():
+                raw = await self.engine.port.get("order", order_id)
+            field = "multicurrency_total_ttc" if multicurrency else "total_ttc"
+            try:
+                total = Decimal(str(raw.get(field))).quantize(Decimal("0.01"))
+            except (ArithmeticError, ValueError):
+                total = None
         converted = bundle.totals.converted_total
         expected = bundle.totals.expected if converted is None else converted
         if total is not None and total != expected:
@@ -449,6 +496,7 @@ class OrderSync:
         if invoice_id is None:
             if "invoice" not in bundle.parts:
                 return None
+            await self._index_like_orders(shop, "invoice")
             make = functools.partial(self.engine.port.invoice_from_order, order_id, payload, ids)
             item = Item("orders", "invoice", ps_id, payload)
             create = functools.partial(self.engine.writer(shop.name).create_once, item, payload, ids, make)
@@ -460,6 +508,18 @@ class OrderSync:
         if state.get("status", "draft") == "draft" and "invoice" in bundle.parts:
             await self._validate_invoice(shop, ps_id, invoice_id, payload, work)
         return invoice_id
+
+    async def _index_like_orders(self, shop: ShopSettings, kind: str) -> None:
+        """On an initial pass - the orders were listed in bulk (the pipeline's ``load_index``: a page of orders
+        mostly unknown here) - one paged listing of the shop's invoices (or contacts) by ``ref_ext`` answers the
+        look-ups before their creates, instead of one request each. Exactly once holds as with any bulk index: an
+        object made before the listing is in it, one made since is put in it by ``create_once``; a create with
+        an unclear answer is looked up afresh."""
+        writer = self.engine.writer(shop.name)
+        if "order" not in writer.indexed_kinds or kind in writer.indexed_kinds:
+            return
+        with contextlib.suppress(ConfigError):  # a backend that cannot list them: looked up one by one
+            await writer.load_index(kind)
 
     async def _stored_invoice(self, shop: ShopSettings, ps_id: str) -> tuple[int | None, dict[str, Any]]:
         """The Dolibarr id (None when not made yet) and state of an invoice or credit note, as stored."""
@@ -490,9 +550,14 @@ class OrderSync:
         self, shop: ShopSettings, ps_id: str, document_id: int, document: DocumentPayload, work: _Work
     ) -> None:
         async with self.lanes.serial("invoice-validate"), self.lanes.slot():
-            await self.engine.port.set_document_status("invoice", document_id, "validated")
+            totals = await self.engine.port.set_document_status("invoice", document_id, "validated")
         work.writes += 1
         await self._save_invoice(shop, ps_id, document_id, document, {"status": "validated"})
+        if totals is not None and totals.total_ttc is not None and document_id == work.new_invoice:
+            # created in this push: nothing is paid on it yet, it owes its total (no read for its payments)
+            work.unpaid = _Unpaid(
+                document_id, totals.ref, totals.multicurrency_code, totals.total_ttc.quantize(Decimal("0.01"))
+            )
 
     async def _save_invoice(
         self,
@@ -527,9 +592,10 @@ class OrderSync:
                     shop, plan.ps_id, payment, None, {"skipped": plan.skipped or "nothing"}
                 )
                 continue
+            unpaid = work.unpaid if work.unpaid is not None and work.unpaid.invoice_id == invoice_id else None
             async with self.lanes.serial("payment"):
                 result = await self._add_payment(
-                    invoice_id, payment, ids, look_first=invoice_id != work.new_invoice
+                    invoice_id, payment, ids, look_first=invoice_id != work.new_invoice, unpaid=unpaid
                 )
             if isinstance(result, str):
                 work.warnings.append(f"payment {plan.ps_id}: {result}")
@@ -571,18 +637,29 @@ class OrderSync:
         return None
 
     async def _add_payment(
-        self, invoice_id: int, payment: PaymentPayload, ids: Mapping[Ref, int], *, look_first: bool = True
+        self,
+        invoice_id: int,
+        payment: PaymentPayload,
+        ids: Mapping[Ref, int],
+        *,
+        look_first: bool = True,
+        unpaid: _Unpaid | None = None,
     ) -> tuple[int | None, str] | str:
         """(new id or None when found already recorded, its Dolibarr ref), or why it is not recorded.
         ``look_first``: look for it among the invoice's payments first (an earlier try may have recorded it);
-        not on an invoice this push created."""
+        not on an invoice this push created. ``unpaid``: the remainder of an invoice this push created and
+        validated (not read), brought up to date when the payment is recorded."""
         found = await self._find_payment(invoice_id, payment) if look_first else None
         if found is not None:
             return None, str(found.get("ref") or "")
-        # read once per payment: only GET /invoices/{id} computes remaintopay (the validation's answer has no
-        # such field, a payment's answer is its id); add_payment reuses this read
-        async with self.lanes.slot():
-            invoice = await self.engine.port.get("invoice", invoice_id)
+        if unpaid is not None and not unpaid.stale:
+            invoice: Mapping[str, Any] = unpaid.as_invoice()
+        else:
+            # read once per payment: only GET /invoices/{id} computes remaintopay (the validation's answer has
+            # no such field, a payment's answer is its id); add_payment reuses this read
+            unpaid = None
+            async with self.lanes.slot():
+                invoice = await self.engine.port.get("invoice", invoice_id)
         remain_raw = invoice.get("remaintopay")
         foreign = str(invoice.get("multicurrency_code") or "") not in ("", (await self._main_currency()))
         if remain_raw not in (None, "") and not foreign:
@@ -591,6 +668,10 @@ class OrderSync:
                 return f"the invoice is already fully paid in Dolibarr; {payment.amount} not recorded"
             if payment.amount > remain:
                 payment = dataclasses.replace(payment, amount=remain)
+        if unpaid is not None:
+            # what this payment leaves is known in the main currency only (another currency's remainder is
+            # Dolibarr's conversion: read for the next payment), and only when the first try records it
+            unpaid.stale = True
         for attempt in range(AMBIGUOUS_RETRIES + 1):
             try:
                 async with self.lanes.slot():
@@ -598,6 +679,9 @@ class OrderSync:
                     new_id = await self.engine.port.add_payment(
                         payment, ids, invoice=invoice if attempt == 0 else None
                     )
+                if unpaid is not None and attempt == 0 and not foreign:
+                    unpaid.remain -= payment.amount
+                    unpaid.stale = False
                 return new_id, ""
             except AmbiguousWrite:
                 found = await self._find_payment(invoice_id, payment)
@@ -624,6 +708,7 @@ class OrderSync:
             document = _without(plan.document, gone)
             note_id, state = await self._stored_invoice(shop, plan.ps_id)
             if note_id is None:
+                await self._index_like_orders(shop, "invoice")
                 item = Item("orders", "invoice", plan.ps_id, document)
                 note_ids = dict(ids)
                 if document.credit_note_of is not None:

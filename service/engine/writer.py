@@ -96,6 +96,7 @@ class ObjectWriter:
         # ref_ext -> remote object, filled by a bulk lookup at the start of a pass (initial syncs)
         self.index: dict[str, RemoteObject] = {}
         self.indexed_kinds: set[str] = set()
+        self._index_lock = asyncio.Lock()  # one listing per kind, however many pushes ask for it at once
         # the shop's client (a PrestaShopClient), for what a payload names but does not carry: image bytes
         self.source: Any = None
         # (kind, ps_id) of products just attached to another shop's product (shared_refs)
@@ -108,9 +109,13 @@ class ObjectWriter:
         """Bulk lookup of every object of ``kind`` this shop owns in Dolibarr (one paged listing)."""
         if kind in self.indexed_kinds or kind in SIDE_KINDS:
             return
-        found = await self.port.list_ref_ext(kind, f"ps-{self.shop}-")  # type: ignore[arg-type]
-        self.index.update(found)
-        self.indexed_kinds.add(kind)
+        async with self._index_lock:
+            if kind in self.indexed_kinds:
+                return
+            found = await self.port.list_ref_ext(kind, f"ps-{self.shop}-")  # type: ignore[arg-type]
+            # update, never replace: an object created while the listing ran is already in (create_once)
+            self.index.update(found)
+            self.indexed_kinds.add(kind)
 
     async def find(self, kind: str, ref_ext: str, *, fresh: bool = False) -> RemoteObject | None:
         """The Dolibarr object holding ``ref_ext`` (from the bulk index when this kind was listed, unless
@@ -251,7 +256,22 @@ class ObjectWriter:
         make: Callable[[], Awaitable[int]] | None = None,
     ) -> int:
         """One create, made safe against ambiguous outcomes: look up by ref_ext before each retry. ``make``: the
-        port call that creates it, when not ``port.create`` (an invoice made from its order)."""
+        port call that creates it, when not ``port.create`` (an invoice made from its order).
+
+        The object created is in the bulk index at once (as ``_commit`` puts it; also when the listing of its kind
+        is running now): a look-up from the index later in this process (after its record's commit failed, say)
+        finds it there, as a fresh look-up would."""
+        object_id = await self._create_once(item, payload, ids, make)
+        self.index[payload.ref_ext] = RemoteObject(id=object_id, ref_ext=payload.ref_ext)
+        return object_id
+
+    async def _create_once(
+        self,
+        item: Item,
+        payload: Any,
+        ids: Mapping[Ref, int],
+        make: Callable[[], Awaitable[int]] | None,
+    ) -> int:
         for attempt in range(AMBIGUOUS_RETRIES + 1):
             try:
                 async with self.lanes.slot():

@@ -334,3 +334,42 @@ async def test_a_table_of_orders_with_mixed_taxes_discounts_shipping_wrapping_an
     listed = {int(line.split()[1]) for line in out.splitlines() if line.startswith("main ")}
     assert listed == {cent_off, euro_off}, out
     assert "adjusted" in out and "refused" in out and "2 order(s) whose totals differ" in out
+
+
+async def test_an_initial_pass_of_orders_reads_no_total_no_remainder_and_looks_invoices_up_in_one_listing(
+    make_sandbox: SandboxFactory, tmp_path: Path
+) -> None:
+    """Issue 12: an order validated in the push has its total in the validation's answer, an invoice created
+    and validated in it owes its total (no read before its payment), and an initial pass looks invoices and
+    contacts up in one listing each instead of one request per create."""
+    shop = small_shop()
+    sandbox = await make_sandbox({"main": shop}, dolibarr_options=RACY)
+    customer = french_customer(shop)
+    products = simple_products(shop)
+    ids = [
+        shop.create_order(customer, [(products[n % len(products)], 1 + n % 3)], state_id=PAYMENT_ACCEPTED)
+        for n in range(24)
+    ]
+    sandbox.dolibarr_requests.reset()
+    report = await orders_pass(
+        sandbox, tmp_path / "state.sqlite3", shop_overrides={"main": {"page_size": 50}}
+    )
+    assert report.outcome == "ok" and report.created == 24, report
+    requests = sandbox.dolibarr_requests
+    counts = requests.counts
+    assert requests.total("GET", "/orders/{id}") == 0, counts
+    assert requests.total("GET", "/invoices/{id}") == 0, counts
+    assert requests.total("GET", "/invoices/ref_ext") == 0, counts
+    assert requests.total("GET", "/invoices") == 1, counts  # the listing by ref_ext prefix
+    assert requests.total("GET", "/contacts") <= 1, counts
+    data = sandbox.dolibarr
+    for oid in ids:
+        order = dolibarr_order(sandbox, oid)
+        invoice = dolibarr_invoice(sandbox, oid)
+        assert order is not None and Decimal(order["total_ttc"]) == shop_total(shop, oid)
+        assert invoice is not None and invoice["paye"] == "1"
+        assert data.paid_amount(int(invoice["id"])) == shop_total(shop, oid)
+    async with engine_for(sandbox, tmp_path / "state.sqlite3", resources=ORDERS) as w:
+        rows = {r.order_id: r for r in await order_totals.rows(w.store, differing_only=False)}
+    assert sorted(rows) == sorted(ids)
+    assert all(row.dolibarr_total == shop_total(shop, oid) for oid, row in rows.items())
