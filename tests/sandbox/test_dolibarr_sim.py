@@ -656,9 +656,11 @@ async def test_categories_links(doli: Client) -> None:
     assert doli.data.categories_of("customer", soc) == [cust]
 
 
-async def test_thousands_of_objects_stay_fast(doli: Client) -> None:
+async def test_thousands_of_objects_are_found_listed_and_paged(doli: Client) -> None:
+    """Thousands of objects through the indexed paths (ref_ext, sqlfilters pages, thirdparty_ids). Their speed is
+    bench/scale.py's to show: this test timed them, and failed on a loaded machine (a verdict that must not
+    depend on the machine's load)."""
     data = doli.data
-    t0 = time.monotonic()
     soc = data.create_thirdparty({"name": "Bulk"})
     for i in range(3000):
         data.create_product({"ref": f"BULK-{i}", "label": f"Bulk {i}", "ref_ext": f"ps-bulk-{i}", "price": 1})
@@ -666,14 +668,12 @@ async def test_thousands_of_objects_stay_fast(doli: Client) -> None:
         data.create_order(
             {"socid": soc, "date": int(time.time()), "lines": [{"desc": "x", "qty": 1, "subprice": i}]}
         )
-    t1 = time.monotonic()
     for i in range(0, 3000, 10):
         assert data.find_one("products", ref_ext=f"ps-bulk-{i}") is not None
     assert (await doli.ok("GET", "/products/ref_ext/ps-bulk-2999"))["ref"] == "BULK-2999"
     page = await doli.ok("GET", "/products?limit=100&page=29&sqlfilters=" + quote("(t.ref:like:'BULK-%')"))
-    assert len(page) == 100
+    assert len(page) == 100 and page[0]["ref"] == "BULK-2900"
     assert len(await doli.ok("GET", f"/orders?thirdparty_ids={soc}&limit=0")) == 300
-    assert time.monotonic() - t1 < 5 and t1 - t0 < 10
 
 
 # ---------------------------------------------------------------------------------------------------------
