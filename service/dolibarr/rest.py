@@ -76,6 +76,7 @@ from service.dolibarr.rest_bodies import (
     line_body,
     money,
     payment_body,
+    price_after_create,
     product_body,
     quantity,
     stock_movement_body,
@@ -241,6 +242,10 @@ def _unsafe_char(char: str) -> bool:
     except UnsafeFilterValue:
         return True
     return False
+
+
+# the step of a unit price as Dolibarr stores it (price2num 'MU', MAIN_MAX_DECIMALS_UNIT = 5)
+UNIT_PRICE_STEP = Decimal("0.00001")
 
 
 def _impacts_body(payload: ProductPayload) -> dict[str, Any]:
@@ -498,6 +503,9 @@ class DolibarrRestClient(RestHttp):
             async with self._ref_lock(payload.ref):
                 new_id = await self._post_new("product", "/products", product_body(payload), payload.ref_ext)
             self._remember_product(new_id, payload.ref)
+            exact_price = price_after_create(payload)
+            if exact_price is not None:  # the create kept the price to the cent only
+                await self._put("product", new_id, exact_price)
             return new_id
         if isinstance(payload, ThirdpartyPayload):
             country = await self._country_id(payload.country_code, payload.ref_ext)
@@ -1105,6 +1113,10 @@ class DolibarrRestClient(RestHttp):
         else:
             parent = await self.get("product", parent_id)
             price_impact = payload.price - _dec(parent.get("price"))
+            if abs(price_impact) < UNIT_PRICE_STEP:
+                # the parent holds the price as Dolibarr rounds a unit price (5 decimals): no impact, else a
+                # 0.000003 impact that the payload (impact 0) never matches again (a PUT after a lost state)
+                price_impact = Decimal(0)
             weight_impact = (
                 payload.weight - _dec(parent.get("weight")) if payload.weight is not None else Decimal(0)
             )

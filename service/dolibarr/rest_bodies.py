@@ -5,7 +5,7 @@ means is documented in ``docs/dolibarr-rest.md``.
 
 from __future__ import annotations
 
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any, Final
 
 from service.dolibarr.model import (
@@ -57,6 +57,18 @@ def amount_text(value: Decimal) -> str:
 
 
 # ---------------------------------------------------------------------------------------------- bodies
+
+
+def price_after_create(p: ProductPayload) -> dict[str, Any] | None:
+    """The ``PUT /products/{id}`` that gives a product just created its exact price, or None when the create kept it.
+
+    ``Product::create`` stores the unit prices with ``price2num(..., 'MT')``, to the cent (product.class.php:859-860;
+    real 20.0.2: POST 12.416667 -> 12.42), while ``updatePrice`` keeps ``'MU'``, 5 decimals (12.41667). A shop whose
+    prices are entered tax included holds such prices for most products."""
+    exact = p.price.quantize(Decimal("0.00001"), rounding=ROUND_HALF_UP)
+    if exact == p.price.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP):
+        return None
+    return {"price": money(p.price), "price_base_type": "HT"}
 
 
 def product_body(p: ProductPayload, *, update: bool = False) -> dict[str, Any]:

@@ -41,10 +41,10 @@ CATEGORY_TYPE_CODES: Final = {
 # Product::update stores these as null when empty(): the unit 0 (kg) comes back null
 ZERO_STORED_EMPTY: Final = frozenset({"weight_units", "length_units", "width_units", "height_units"})
 
-# PUT /products/{id} stores the price with price2num(..., 'MU'): MAIN_MAX_DECIMALS_UNIT decimals, 5 by default;
-# POST /products of Dolibarr 20.0.2 stores it to the cent (measured on the real server: 7.416667 -> 7.42, then a PUT
-# of the same body -> 7.41667). Either is what ps2doli's own write left, so both count as held: a shop price changed
-# by less than half a cent while the state file was lost is not written (docs/operations.md).
+# PUT /products/{id} stores the price with price2num(..., 'MU'): MAIN_MAX_DECIMALS_UNIT decimals, 5 by default.
+# (POST /products stores it to the cent: 7.416667 -> 7.42 on the real 20.0.2; the REST client follows such a create
+# with the PUT of its exact price, rest_bodies.price_after_create, so a price held to the cent only is not held: an
+# object created by an older ps2doli, or whose PUT a crash cut, gets its price on adoption.)
 UNIT_PRICES: Final = frozenset({"price"})
 UNIT_PRICE_DECIMALS: Final = 5
 
@@ -164,9 +164,9 @@ def field_held(kind: str, name: str, sent: Any, held: Any) -> bool:
     if name in ZERO_STORED_EMPTY and _empty(held) and _number(sent) == 0:
         return True
     if name in UNIT_PRICES and not _empty(sent):
-        # as sent (a Dolibarr set to more decimals), rounded as an update stores it, or as a create does
+        # as sent (a Dolibarr set to more decimals), or rounded as an update stores it
         number = _number(held)
-        return number is not None and number in (_number(sent), _unit_price(sent), _unit_price(sent, 2))
+        return number is not None and number in (_number(sent), _unit_price(sent))
     if name == "email" and isinstance(sent, str) and isinstance(held, str):
         return sent.casefold() == held.casefold()
     if kind == "category" and name == "type":

@@ -38,6 +38,7 @@ from service.sandbox.dolibarr_table import (
     Table,
     alphanohtml,
     dec,
+    mt,
     mu,
     restricthtml,
     s4,
@@ -646,13 +647,18 @@ class DolibarrData(SalesMixin, DocumentsMixin):
         if any(k in body for k in ("price", "price_ttc", "tva_tx", "price_base_type")) or creating:
             base = str(body.get("price_base_type") or p["price_base_type"] or "HT").upper()
             tva = dec(body["tva_tx"]) if "tva_tx" in body else dec(p["tva_tx"])
+            # Product::create and Product::updatePrice round unit prices with price2num(..., 'MU') (5 decimals);
+            # create then stores both with price2num(..., 'MT'): to the cent (product.class.php:728-735, 859-860).
+            # Real 20.0.2: POST price 7.416667 stores 7.42, a PUT of the same body 7.41667.
             if base == "TTC":
-                ttc = dec(body.get("price_ttc", body.get("price")), p["price_ttc"])
+                ttc = mu(dec(body.get("price_ttc", body.get("price")), p["price_ttc"]))
                 ht = mu(ttc / (1 + tva / 100))
             else:
                 base = "HT"
-                ht = dec(body.get("price"), p["price"])
+                ht = mu(dec(body.get("price"), p["price"]))
                 ttc = mu(ht * (1 + tva / 100))
+            if creating:
+                ht, ttc = mt(ht), mt(ttc)
             fields.update(price=s8(ht), price_ttc=s8(ttc), price_base_type=base, tva_tx=s4(tva))
         if not creating:
             fields["duration"] = "0"
