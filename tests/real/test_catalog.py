@@ -23,6 +23,8 @@ from tests.real.views import DolibarrView, ShopView, lang, snapshot, text_of
 SETUPS = [("flat", "clean"), ("variants", "clean"), ("flat", "clean-mc"), ("variants", "clean-mc")]
 ROOT_CATEGORIES = {1, 2}  # Root and Home are not synced
 CENT = Decimal("0.01")
+# a unit price as Dolibarr stores it: price2num(..., 'MU'), 5 decimals rounded half up
+UNIT_PRICE_ROUNDING = Decimal("0.000005")
 
 
 @dataclass
@@ -159,7 +161,9 @@ def test_labels_prices_vat_and_status_are_the_shops(first_sync: FirstSync) -> No
         else:
             assert row["label"].startswith(stored(name)), key
         price = dec(product["price"]) + (dec(combination["price"]) if combination else 0)
-        assert abs(dec(row["price"]) - price) < CENT, (key, row["price"], price)
+        # to Dolibarr's 5 decimals, not only to the cent: Product::create keeps the cent, ps2doli's PUT after it
+        # the price (most of the seeded prices are tax-included prices with 6 decimals once tax is taken out)
+        assert abs(dec(row["price"]) - price) <= UNIT_PRICE_ROUNDING, (key, row["price"], price)
         group = int(product.get("id_tax_rules_group") or 0)
         assert dec(row["tva_tx"]) == shop.vat_by_group.get(group, Decimal(0)), key
         on_sale = str(product["active"]) == "1" and str(product["available_for_order"]) == "1"

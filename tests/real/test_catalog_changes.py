@@ -11,6 +11,7 @@ import re
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -122,13 +123,18 @@ def test_a_new_combination_is_one_product_with_its_links_and_images(synced: Sync
     product = synced.shop(lambda s: s.get("products/127"))["product"]
     categories = [c for c in product["associations"]["categories"] if int(c["id"]) not in (1, 2)]
     images = product["associations"].get("images") or []
+    price = Decimal(product["price"]) + Decimal("3.333333")
+    # Product::create keeps the price to the cent: one PUT gives it its 5 decimals
+    exact_price = round(price, 5) != round(price, 2)
     expected = Counter(
         ["POST /api/index.php/products"]
+        + ["PUT /api/index.php/products/N"] * exact_price
         + ["POST /api/index.php/categories/N/objects/product/N"] * len(categories)
         + ["POST /api/index.php/documents/upload"] * len(images)
     )
     assert Counter(synced.sync()) == expected
     made = synced.product(f"127-{new_id}")
+    assert abs(Decimal(str(made["price"])) - price) <= Decimal("0.000005")
     assert made["ref"] == "VETE-108-XXL-WHITE"
     assert made["label"].endswith("XXL, White") or "XXL" in made["label"]
 
