@@ -18,6 +18,7 @@ import argparse
 import asyncio
 import base64
 import binascii
+import bisect
 import contextlib
 import hashlib
 import json
@@ -33,6 +34,7 @@ from aiohttp import web
 
 from service.sandbox import faults as faults_mod
 from service.sandbox.faults import FaultPlan
+from service.sandbox.prestashop_keyset import TableIndexes
 from service.sandbox.shop_model import (
     RESOURCES,
     SPECIFIC_MANAGEMENT,
@@ -273,6 +275,8 @@ def parse_filter(value: str) -> list[tuple[str, tuple[str, ...]]]:
 
 
 Predicate = Callable[[Any], bool]
+Row = tuple[Record, Record]  # (main row, the row shown: products merged with the context shop's row)
+Sorter = Callable[[list[Row]], None]
 
 
 def compile_condition(col: Column, op: str, operands: tuple[str, ...]) -> Predicate:
@@ -307,6 +311,26 @@ def compile_condition(col: Column, op: str, operands: tuple[str, ...]) -> Predic
         return lambda v: (k := key(v)) is not None and k < target
     lo, hi = parsed
     return lambda v: (k := key(v)) is not None and lo <= k <= hi
+
+
+def _checked(
+    ids: list[int],
+    keys: list[Any],
+    start: int,
+    end: int,
+    table: Mapping[int, Record],
+    name: str,
+    key: Predicate,
+) -> Iterable[int | None]:
+    """``ids[start:end]``, or None in place of a row whose ``name`` has another key than its entry (a row
+    edited by hand without ``shop.touch()``: the index is stale) or that is gone."""
+    for i in range(start, end):
+        rid = ids[i]
+        rec = table.get(rid)
+        if rec is None or key(rec.get(name)) != keys[i]:
+            yield None
+            return
+        yield rid
 
 
 def _sort_key(f: Field, idx: int, lang: int) -> Callable[[tuple[Record, Record]], tuple[int, Any]]:
@@ -652,6 +676,7 @@ class PrestaShopSimulator:
         self.shop = shop
         self.key = key
         self.php8_null_associations = php8_null_associations
+        self.indexes = TableIndexes(shop)
 
     # --- entry points --------------------------------------------------------------------------------------
     async def handle_api(self, request: web.Request) -> web.StreamResponse:
@@ -980,9 +1005,8 @@ class PrestaShopSimulator:
 
         return match
 
-    def _sorter(
-        self, view: View, params: Params, date: bool
-    ) -> Callable[[list[tuple[Record, Record]]], None] | None:
+    def _sort_keys(self, view: View, params: Params, date: bool) -> list[tuple[Field, bool, bool]] | None:
+        """``sort=``'s keys: ``(field, descending?, read from the shown row?)``; None without ``sort``."""
         value = params.get("sort")
         if value is None:
             return None
@@ -1018,6 +1042,12 @@ class PrestaShopSimulator:
             if f is None or not f.column:
                 raise EmptyResult
             keys.append((f, direction == "DESC", f.shop))
+        return keys
+
+    @staticmethod
+    def _sorter(view: View, keys: list[tuple[Field, bool, bool]] | None) -> Sorter | None:
+        if keys is None:
+            return None
         first_lang = view.langs[0]
 
         def sort(rows: list[tuple[Record, Record]]) -> None:
@@ -1085,22 +1115,11 @@ class PrestaShopSimulator:
         date = params.get("date") not in (None, "", "0")
         filters = self._filters(view, params, date)
         mode, display = self._display(spec, params)
-        sorter = self._sorter(view, params, date)
+        sort_keys = self._sort_keys(view, params, date)
         limit = self._limit(params)
-        table = self.shop.tables.get(spec.name, {}) if spec.modelled else {}
-        rows: list[tuple[Record, Record]] = []
-        for rid in sorted(table):
-            rec = table[rid]
-            if not self._in_scope(view, rec):
-                continue
-            if filters and not all(p(rec) for p in filters):
-                continue
-            rows.append((rec, view.row_view(rec) if spec.name == "products" else rec))
-        if sorter is not None:
-            sorter(rows)
-        if limit is not None:
-            offset, count = limit
-            rows = rows[offset : offset + count] if count is not None else rows
+        rows = self._keyset_rows(view, params, filters, sort_keys, limit)
+        if rows is None:
+            rows = self._generic_rows(view, filters, sort_keys, limit)
         if not rows:
             raise EmptyResult
         if fmt == "json":
@@ -1124,6 +1143,205 @@ class PrestaShopSimulator:
                 view.xml_entity(v, shown, out)
         out.append(f"</{spec.list_key}>\n{XML_FOOT}")
         return _Answer(200, "".join(out).encode(), XML_TYPE)
+
+    def _generic_rows(
+        self,
+        view: View,
+        filters: list[Callable[[Record], bool]],
+        sort_keys: list[tuple[Field, bool, bool]] | None,
+        limit: tuple[int, int | None] | None,
+    ) -> list[Row]:
+        """Every row of the table through the scope and the filters, sorted, then the limit's slice."""
+        spec = view.spec
+        table = self.shop.tables.get(spec.name, {}) if spec.modelled else {}
+        rows: list[Row] = []
+        for rid in sorted(table):
+            rec = table[rid]
+            if not self._in_scope(view, rec):
+                continue
+            if filters and not all(p(rec) for p in filters):
+                continue
+            rows.append((rec, view.row_view(rec) if spec.name == "products" else rec))
+        return self._sorted_slice(view, rows, sort_keys, limit)
+
+    def _sorted_slice(
+        self,
+        view: View,
+        rows: list[Row],
+        sort_keys: list[tuple[Field, bool, bool]] | None,
+        limit: tuple[int, int | None] | None,
+    ) -> list[Row]:
+        sorter = self._sorter(view, sort_keys)
+        if sorter is not None:
+            sorter(rows)
+        if limit is not None:
+            offset, count = limit
+            rows = rows[offset : offset + count] if count is not None else rows
+        return rows
+
+    def _keyset_rows(
+        self,
+        view: View,
+        params: Params,
+        filters: list[Callable[[Record], bool]],
+        sort_keys: list[tuple[Field, bool, bool]] | None,
+        limit: tuple[int, int | None] | None,
+    ) -> list[Row] | None:
+        """The rows of the listings ps2doli sends, read through a sorted index (``prestashop_keyset.py``):
+        exactly what :meth:`_generic_rows` answers, or None when the query has another shape.
+
+        The index only picks the candidate rows and their order (a superset of the matches, already in the
+        order the sort gives them); each candidate goes through the scope and every filter as in the generic
+        path, and the scan stops once the limit's slice is full."""
+        spec = view.spec
+        if not spec.modelled or spec.name not in self.shop.tables:
+            return None
+        table = self.shop.tables[spec.name]
+        raw: dict[str, str] = {}
+        for n, v in params.filters.items():
+            if n in ("sort", "limit"):
+                continue
+            if not isinstance(v, str):
+                return None
+            raw[n] = v
+        id_field = spec.field("id")
+        if id_field is None or not id_field.column:
+            return None
+        id_conds = parse_filter(raw["id"]) if "id" in raw else []
+        if len(id_conds) > 1:
+            return None
+        # the order the answer must have: the ids' (no sort, [id_ASC]) or (date, id) ([date_ASC,id_ASC])
+        order: str | None = None
+        if not sort_keys or (len(sort_keys) == 1 and sort_keys[0][0].name == "id" and not sort_keys[0][1]):
+            order = "id"
+        elif (
+            len(sort_keys) == 2
+            and sort_keys[0][0].name in ("date_upd", "date_add")
+            and not sort_keys[0][1]
+            and sort_keys[1][0].name == "id"
+            and not sort_keys[1][1]
+        ):
+            order = sort_keys[0][0].name
+        id_col = Column(id_field)
+        # 1. an id list (records read again) or a list of values (children of a batch): the rows holding
+        # them only, then the generic sort
+        if id_conds and id_conds[0][0] in ("in", "eq"):
+            wanted = {id_col.operand(o) for o in id_conds[0][1]}
+            candidates = sorted(int(w) for w in wanted if w == w.to_integral_value() and int(w) in table)
+            rows = self._scan(view, table, candidates, filters, None)
+            return None if rows is None else self._sorted_slice(view, rows, sort_keys, limit)
+        for name, value in raw.items():
+            f = spec.field(name)
+            if f is None or not f.column or f.i18n or f.getter or name == "id":
+                continue
+            conds = parse_filter(value)
+            if len(conds) != 1 or conds[0][0] not in ("in", "eq"):
+                continue
+            col = Column(f)
+            by_key = self.indexes.values(spec.name, name, col.key)
+            keys = {col.operand(o) for o in conds[0][1]}
+            found = sorted(rid for k in keys if k is not None for rid in by_key.get(k, ()))
+            rows = self._scan(view, table, found, filters, None)
+            return None if rows is None else self._sorted_slice(view, rows, sort_keys, limit)
+        if order is None:
+            return None
+        # 2. a date range: the (date, id) index of the filtered field
+        dates = [n for n in ("date_upd", "date_add") if n in raw]
+        for name in dates:
+            f = spec.field(name)
+            conds = parse_filter(raw[name])
+            if f is None or f.kind not in ("date", "datetime") or len(conds) != 1:
+                continue
+            op, operands = conds[0]
+            if op not in ("between", "eq", "gt", "lt"):
+                continue
+            if order not in ("id", name):
+                continue
+            col = Column(f)
+            if (
+                order == name
+                and f.shop
+                and spec.name == "products"
+                and not self.indexes.products_aligned(name, view.ctx_shop, col.key)
+            ):
+                return None  # the shop rows' dates differ from the main rows' (PrestaShop#12385)
+            parsed = tuple(col.operand(o) for o in operands)
+            if any(p is None for p in parsed):
+                return []  # a bound MySQL does not read as a date: nothing matches
+            index = self.indexes.dates(spec.name, name, col.key)
+            start, end = index.span(op, parsed)
+            single = start < end and index.keys[start] == index.keys[end - 1]
+            if order == "id" and not single:
+                if end - start > len(table) // 4:
+                    break  # most of the table: the id order below costs less
+                ids: list[int] = sorted(index.ids[start:end])
+                rows = self._scan(view, table, ids, filters, limit)
+            else:
+                # (date, id) order, or one date: the entries are already in the answer's order
+                if single and id_conds and id_conds[0][0] == "gt":
+                    start = bisect.bisect_right(index.ids, id_col.operand(id_conds[0][1][0]), start, end)
+                rows = self._scan(
+                    view,
+                    table,
+                    _checked(index.ids, index.keys, start, end, table, name, col.key),
+                    filters,
+                    limit,
+                )
+            if rows is None:
+                self.indexes.drop()
+            return rows
+        if order != "id":
+            return None
+        # 3. an id range (id walks, sweeps) or no narrowing filter at all: the sorted ids
+        ids = self.indexes.ids(spec.name)
+        start, end = 0, len(ids)
+        if id_conds:
+            op, operands = id_conds[0]
+            if op not in ("between", "gt", "lt"):
+                return None
+            parsed_ids = [id_col.operand(o) for o in operands]
+            if op == "gt":
+                start = bisect.bisect_right(ids, parsed_ids[0])
+            elif op == "lt":
+                end = bisect.bisect_left(ids, parsed_ids[0])
+            else:
+                lo, hi = parsed_ids
+                start, end = bisect.bisect_left(ids, lo), bisect.bisect_right(ids, hi)
+        rows = self._scan(view, table, (ids[i] for i in range(start, end)), filters, limit)
+        if rows is None:
+            self.indexes.drop()
+        return rows
+
+    def _scan(
+        self,
+        view: View,
+        table: Mapping[int, Record],
+        rids: Iterable[int | None],
+        filters: list[Callable[[Record], bool]],
+        limit: tuple[int, int | None] | None,
+    ) -> list[Row] | None:
+        """Candidates in the answer's order through the scope and the filters, until the limit's slice is full
+        (None: an index entry no longer matches its row)."""
+        offset, count = limit if limit is not None else (0, None)
+        need = None if count is None else offset + count
+        if need == 0:
+            return []
+        products = view.spec.name == "products"
+        rows: list[Row] = []
+        for rid in rids:
+            if rid is None:
+                return None
+            rec = table.get(rid)
+            if rec is None:
+                continue
+            if not self._in_scope(view, rec):
+                continue
+            if filters and not all(p(rec) for p in filters):
+                continue
+            rows.append((rec, view.row_view(rec) if products else rec))
+            if need is not None and len(rows) >= need:
+                break
+        return rows[offset:need] if limit is not None else rows
 
     def _single(self, view: View, segment: str, params: Params, fmt: Fmt) -> _Answer:
         spec = view.spec
