@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
+from types import MappingProxyType
 from typing import Any, Literal, Protocol
 
 from service.dolibarr.limit import AdaptiveLimit
@@ -49,15 +50,19 @@ class Capabilities:
     modules_known: bool = False
 
 
-@dataclass(frozen=True)
+_NO_FIELDS: Mapping[str, Any] = MappingProxyType({})
+
+
+@dataclass(frozen=True, slots=True)
 class RemoteObject:
-    """A Dolibarr object as found by a lookup: its id, ref, ref_ext and the raw fields the backend returned."""
+    """A Dolibarr object as found by a lookup: its id, ref, ref_ext and the raw fields the backend returned (one
+    shared empty mapping when none: the writer's index holds one per object created and not yet committed)."""
 
     id: int
     ref: str = ""
     ref_ext: str = ""
     status: str = ""
-    raw: Mapping[str, Any] = field(default_factory=dict)
+    raw: Mapping[str, Any] = field(default_factory=lambda: _NO_FIELDS)
 
 
 @dataclass(frozen=True)

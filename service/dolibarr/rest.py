@@ -289,9 +289,14 @@ class _Recent(Generic[K, V]):
         self._max_len = max_len
 
     def put(self, key: K, value: V) -> None:
+        now = time.monotonic()
         self._items.pop(key, None)
-        self._items[key] = (time.monotonic(), value)
-        while len(self._items) > self._max_len:
+        self._items[key] = (now, value)
+        # oldest first (each put goes last): drop what is too old to be returned, then beyond the length
+        while self._items:
+            oldest = next(iter(self._items.values()))[0]
+            if len(self._items) <= self._max_len and now - oldest <= self._max_age_s:
+                break
             self._items.popitem(last=False)
 
     def get(self, key: K) -> V | None:
@@ -316,7 +321,7 @@ class _Recent(Generic[K, V]):
             action(value)
 
 
-@dataclass
+@dataclass(slots=True)
 class _NewProduct:
     """A product this client created (``POST /products`` or a variant it posted): no stock and no files until
     it moves or uploads some; its ref as Dolibarr stores it ("" when Dolibarr chose it)."""

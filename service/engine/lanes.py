@@ -7,11 +7,14 @@
   (Thirdparties race only with ``code_client: "auto"``, which ps2doli never sends, so they stay parallel.)
 - :class:`SingleFlight`: concurrent requests for the same key share one execution (a customer needed by 50
   orders at the same moment is created once).
+- :class:`Recent`: a map of at most ``max_len`` entries, the least recently used dropped first (what the engine
+  remembers of ids the state store holds anyway: a miss costs one SQLite read).
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections import OrderedDict
 from collections.abc import AsyncIterator, Awaitable, Callable, Hashable
 from contextlib import asynccontextmanager
 from typing import Generic, TypeVar
@@ -67,3 +70,33 @@ class SingleFlight(Generic[K, T]):
             return result
         finally:
             self._running.pop(key, None)
+
+
+class Recent(Generic[K, T]):
+    """A least-recently-used map of at most ``max_len`` entries: a cache of what another store holds, so
+    forgetting one costs a read there, never an answer."""
+
+    def __init__(self, max_len: int) -> None:
+        self._items: OrderedDict[K, T] = OrderedDict()
+        self._max_len = max_len
+
+    def get(self, key: K) -> T | None:
+        value = self._items.get(key)
+        if value is not None:
+            self._items.move_to_end(key)
+        return value
+
+    def put(self, key: K, value: T) -> None:
+        self._items[key] = value
+        self._items.move_to_end(key)
+        if len(self._items) > self._max_len:
+            self._items.popitem(last=False)
+
+    def pop(self, key: K) -> T | None:
+        return self._items.pop(key, None)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._items
+
+    def __len__(self) -> int:
+        return len(self._items)

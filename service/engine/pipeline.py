@@ -26,7 +26,7 @@ from service.dolibarr.model import Ref, dependencies
 from service.dolibarr.port import DolibarrPort
 from service.engine.catalog_setup import CATALOG_SETUP_RESOURCES, prepare_catalog
 from service.engine.catalog_streams import CATALOG_STREAMS
-from service.engine.lanes import Lanes, SingleFlight
+from service.engine.lanes import Lanes, Recent, SingleFlight
 from service.engine.readahead import read_ahead
 from service.engine.reference import ReferenceData
 from service.engine.streams import STREAMS, Batch, Page, Stream, ps_id_of
@@ -42,6 +42,9 @@ log = structlog.get_logger("ps2doli.pipeline")
 # with this many records of a page unknown locally, list the shop's objects in Dolibarr once (one paged
 # listing) instead of one lookup per record: the initial sync, or a sync after the state file was lost
 BULK_LOOKUP_THRESHOLD = 20
+# Ref -> Dolibarr id of the objects pushed or looked up lately (parents, categories, customers needed again soon);
+# the state store holds every one (``_known_id`` reads it on a miss), so the memory stays this size at any scale
+KNOWN_IDS = 20_000
 
 Progress = Callable[["PassReport"], None]
 StreamFactory = Callable[[ShopSettings, PrestaShopClient], Stream]
@@ -140,7 +143,7 @@ class SyncEngine:
         self._told_aside: set[tuple[str, str]] = set()  # (shop, resource) told the backend cannot hold it
         self._writers: dict[str, ObjectWriter] = {}
         self._flights: SingleFlight[Ref, int] = SingleFlight()
-        self._ids: dict[Ref, int] = {}
+        self._ids: Recent[Ref, int] = Recent(KNOWN_IDS)
         # outcomes of pushes made to satisfy a dependency, reported by the item's own pass when it comes
         self._dependency_outcomes: dict[Ref, Outcome] = {}
         self._pass_locks: dict[tuple[str, str], asyncio.Lock] = {}
@@ -200,7 +203,7 @@ class SyncEngine:
         """Drop what this process remembers of an object (it was retired: deleted or deactivated)."""
         if ref is None:
             return
-        self._ids.pop(ref, None)
+        self._ids.pop(ref)
         if shop in self._writers:
             self._writers[shop].index.pop(ref.ref_ext, None)
 
@@ -381,7 +384,7 @@ class SyncEngine:
             object_id = await self._flights.run(ref, push)
         except SyncError as exc:
             raise exc.at(shop=shop.name, resource=item.resource, record_id=item.ps_id) from exc
-        self._ids[ref] = object_id
+        self._ids.put(ref, object_id)
         # a push shared with a concurrent identical one (a dependency load) counts as unchanged here
         if outcomes:
             return outcomes[0]
@@ -414,13 +417,14 @@ class SyncEngine:
 
     async def _known_id(self, ref: Ref) -> int | None:
         """The Dolibarr id of an object already synced (this process's memory, else the state store)."""
-        if ref in self._ids:
-            return self._ids[ref]
+        known = self._ids.get(ref)
+        if known is not None:
+            return known
         row = await self.store.record_by_ref_ext(ref.kind, ref.ref_ext)
         # a record retired by a reconcile keeps its id while its object still exists (deactivated): a late
         # order links to it; a deleted one has no id and is pushed again
         if row is not None and row.dolibarr_id:
-            self._ids[ref] = row.dolibarr_id
+            self._ids.put(ref, row.dolibarr_id)
             return row.dolibarr_id
         return None
 
@@ -455,7 +459,7 @@ class SyncEngine:
         outcome, object_id = await self.writer(shop.name).push(item, known, ids)
         if outcome is not Outcome.UNCHANGED and len(self._dependency_outcomes) < 10_000:
             self._dependency_outcomes[ref] = outcome
-        self._ids[ref] = object_id
+        self._ids.put(ref, object_id)
         return object_id
 
     # ---------------------------------------------------------------------------------------- failures

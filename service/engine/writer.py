@@ -93,7 +93,10 @@ class ObjectWriter:
         self.port = port
         self.store = store
         self.lanes = lanes
-        # ref_ext -> remote object, filled by a bulk lookup at the start of a pass (initial syncs)
+        # ref_ext -> remote object, filled by a bulk lookup at the start of a pass (initial syncs) and by each
+        # create; an entry leaves once its record is committed (``_commit``): the state maps it from then on, and
+        # ``find`` reads it there. What stays is what Dolibarr holds and the state does not (yet): a listing's
+        # objects not adopted yet, an object created whose commit failed - not one entry per object synced.
         self.index: dict[str, RemoteObject] = {}
         self.indexed_kinds: set[str] = set()
         self._index_lock = asyncio.Lock()  # one listing per kind, however many pushes ask for it at once
@@ -119,9 +122,19 @@ class ObjectWriter:
 
     async def find(self, kind: str, ref_ext: str, *, fresh: bool = False) -> RemoteObject | None:
         """The Dolibarr object holding ``ref_ext`` (from the bulk index when this kind was listed, unless
-        ``fresh``), or None."""
+        ``fresh``), or None.
+
+        When the kind was listed, the index and the state together answer: an object listed or created in this
+        process is in the index until its record is committed, then in the state (an index miss costs one SQLite
+        read, never a Dolibarr request, and is "not there" only when neither holds it)."""
         if not fresh and kind in self.indexed_kinds:
-            return self.index.get(ref_ext)
+            found = self.index.get(ref_ext)
+            if found is not None:
+                return found
+            row = await self.store.record_by_ref_ext(kind, ref_ext)
+            if row is None or not row.dolibarr_id:
+                return None
+            return RemoteObject(id=row.dolibarr_id, ref=row.ref, ref_ext=ref_ext)
         return await self.port.find_by_ref_ext(kind, ref_ext)  # type: ignore[arg-type]
 
     async def push(self, item: Item, known: RecordRow | None, ids: Mapping[Ref, int]) -> tuple[Outcome, int]:
@@ -225,10 +238,10 @@ class ObjectWriter:
     async def _commit(
         self, item: Item, object_id: int, ref: str, digest: str, subs: dict[str, str], *, shared: bool = False
     ) -> None:
+        ref_ext = item.payload.ref_ext
         if not shared:
-            self.index[item.payload.ref_ext] = RemoteObject(
-                id=object_id, ref=ref, ref_ext=item.payload.ref_ext
-            )
+            # in the index until the state holds it: a commit that fails leaves it there for a later look-up
+            self.index[ref_ext] = RemoteObject(id=object_id, ref=ref, ref_ext=ref_ext)
         await self.store.save_record(
             self.shop,
             item.kind,
@@ -239,6 +252,8 @@ class ObjectWriter:
             hash=digest,
             state=json.dumps({"subs": subs, "shared": True} if shared else {"subs": subs}),
         )
+        if not shared:
+            self.index.pop(ref_ext, None)  # the state maps it now (``find`` reads it there)
 
     # ------------------------------------------------------------------------------------------ create
     async def _create(self, item: Item, ids: Mapping[Ref, int]) -> tuple[int, str]:
@@ -259,8 +274,8 @@ class ObjectWriter:
         port call that creates it, when not ``port.create`` (an invoice made from its order).
 
         The object created is in the bulk index at once (as ``_commit`` puts it; also when the listing of its kind
-        is running now): a look-up from the index later in this process (after its record's commit failed, say)
-        finds it there, as a fresh look-up would."""
+        is running now) until its record is committed: a look-up from the index later in this process (after its
+        record's commit failed, say) finds it there, as a fresh look-up would; after the commit, in the state."""
         object_id = await self._create_once(item, payload, ids, make)
         self.index[payload.ref_ext] = RemoteObject(id=object_id, ref_ext=payload.ref_ext)
         return object_id
