@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Iterable
-from typing import Any
 
 from service.sandbox import dolibarr_sqlfilters as sqlf
 from service.sandbox.dolibarr_model import DolibarrData
@@ -72,9 +71,3 @@ def narrow(data: DolibarrData, kind: str, rows: list[Obj], sqlfilters: str) -> l
     if whole:  # the listing's rows are the whole table: no need to read them
         return [table[i] for i in sorted(ids) if i in table]
     return [row for row in rows if _id(row) in ids]
-
-
-def install_indexes(sim: Any) -> None:
-    """Kept for callers: every ``DolibarrSim`` narrows its listings itself (``sim.use_indexes``, on by
-    default; off only to compare with reading every row)."""
-    sim.use_indexes = True

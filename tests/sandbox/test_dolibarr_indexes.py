@@ -13,7 +13,6 @@ import aiohttp
 import pytest
 
 from service.sandbox import dolibarr_sqlfilters as sqlf
-from service.sandbox.dolibarr_indexes import install_indexes
 from service.sandbox.dolibarr_sim import DATA_KEY, DEFAULT_KEY, SIM_KEY, DolibarrSimOptions, create_app
 from service.sandbox.dolibarr_table import Table
 from service.sandbox.runner import RunningServer, start_app
@@ -86,7 +85,6 @@ def test_index_candidates_use_an_index_only_where_every_match_must_be_in_it() ->
 @pytest.fixture
 async def sim() -> AsyncIterator[tuple[RunningServer, aiohttp.ClientSession]]:
     app = create_app(options=DolibarrSimOptions(bad_key_delay_s=0))
-    install_indexes(app[SIM_KEY])
     server = await start_app(app)
     try:
         async with aiohttp.ClientSession(headers={"DOLAPIKEY": DEFAULT_KEY}) as session:
