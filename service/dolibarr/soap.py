@@ -284,6 +284,8 @@ class DolibarrSoapClient:
         # dolibarr.max_concurrency at most, fewer while Dolibarr deadlocks (the ps2doli_dolibarr_concurrency gauge)
         self.limit = AdaptiveLimit(settings.max_concurrency)
         self._capabilities: Capabilities | None = None
+        # a bulk listing this Dolibarr cannot run (the ConfigError it answered): asked once per process
+        self._unlistable: dict[str, ConfigError] = {}
         self._secrets = tuple(s for s in (settings.api_key.reveal(), settings.password.reveal()) if s)
         if not settings.verify_tls:
             log.warning("dolibarr.soap.tls_verification_off", url=self.root)
@@ -645,6 +647,26 @@ class DolibarrSoapClient:
         """Bulk lookup. Thirdparties and products come from one listing each (id, ref, ref_ext); orders
         and invoices from ``get*ForThirdParty('all')``, which answers every document with its lines (heavy:
         Dolibarr loads each one), so that call gets ten times the usual timeout."""
+        if kind in self._unlistable:
+            raise self._unlistable[kind]
+        try:
+            rows = await self._list_rows(kind)
+        except ConfigError as exc:
+            if "DB_ERROR_NOSUCH" in str(exc):  # the version's own fault: no later call will do better
+                self._unlistable[kind] = exc
+            raise
+        found: dict[str, RemoteObject] = {}
+        for row in rows if isinstance(rows, list) else [rows]:
+            if not isinstance(row, Mapping):
+                continue
+            ref_ext = _text(row.get("ref_ext"))
+            if ref_ext and ref_ext.startswith(prefix) and _int(row.get("id")):
+                found[ref_ext] = _remote(kind, row)
+        return found
+
+    async def _list_rows(self, kind: ObjectKind) -> Any:
+        """Every object of ``kind``, as the listing operation answers them (Dolibarr 20.0.2's invoice listing
+        fails on every call: a ConfigError, and the engine looks invoices up one by one)."""
         long_timeout = self.settings.timeout_s * 10
         rows: list[Any]
         if kind == "thirdparty":
@@ -686,14 +708,7 @@ class DolibarrSoapClient:
             rows = parts.get("invoices") or []
         else:
             raise self._unsupported(f"list {kind} objects")
-        found: dict[str, RemoteObject] = {}
-        for row in rows if isinstance(rows, list) else [rows]:
-            if not isinstance(row, Mapping):
-                continue
-            ref_ext = _text(row.get("ref_ext"))
-            if ref_ext and ref_ext.startswith(prefix) and _int(row.get("id")):
-                found[ref_ext] = _remote(kind, row)
-        return found
+        return rows
 
     async def find_product_by_ref(self, ref: str) -> RemoteObject | None:
         try:

@@ -21,7 +21,8 @@ Read top to bottom:
   ``BAD_CREDENTIALS`` / ``PERMISSION_DENIED`` -> :class:`ConfigError`, a deadlock or lock wait timeout ->
   :class:`DatabaseBusy` (rolled back; the client lowers its concurrency), ``ERROR_FETCH_USER`` and other database
   busy/numbering-race labels -> :class:`TransientError` (Dolibarr rolled back), ``ErrorProductAlreadyExists``
-  -> ``RefAlreadyExists``, anything else (``KO``, ``BAD_PARAMETERS``, ``DUPLICATE_FOUND``, SQL error numbers)
+  -> ``RefAlreadyExists``, ``DB_ERROR_NOSUCHFIELD`` / ``DB_ERROR_NOSUCHTABLE`` (the operation's own SQL does not
+  fit this database: ``getInvoicesForThirdParty`` on 20.0.2) -> :class:`ConfigError`, anything else (``KO``, ``BAD_PARAMETERS``, ``DUPLICATE_FOUND``, SQL error numbers)
   -> :class:`PermanentError` carrying ``result_label``.
 
 Messages never quote the security key or the password (:func:`redact` runs on every error the client raises).
@@ -238,6 +239,14 @@ def result_error(code: str, label: str, operation: str, where: Where) -> SyncErr
         )
     if code == "BAD_PARAMETERS" and "entity" in label.lower():
         return ConfigError(f"Dolibarr refused dolibarr.entity: {label}", where=where)
+    if code.startswith("DB_ERROR_NOSUCH"):
+        # the operation's own SQL names a column or table this database lacks: Dolibarr 20.0.2's
+        # getInvoicesForThirdParty reads llx_facture.total, gone for years. No retry or other record helps.
+        return ConfigError(
+            f"Dolibarr's SOAP {operation} cannot run on this Dolibarr ({code}: {first_bytes(label, 120)}): "
+            "a fault of its webservice code, not of the data",
+            where=where,
+        )
     if code == "ERROR_FETCH_USER":
         return TransientError(f"Dolibarr failed to read its user table during SOAP {operation}", where=where)
     if REF_TAKEN.search(label):
