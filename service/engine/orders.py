@@ -199,8 +199,8 @@ class OrderSync:
             log.warning(
                 "dolibarr.object_vanished", shop=shop.name, kind="order", ps_id=item.ps_id, id=order_id
             )
-            await store.save_record(
-                shop.name, "order", item.ps_id, dolibarr_id=None, ref_ext=bundle.ref_ext, clear_failure=False
+            await self.engine.writer(shop.name).save_record(
+                "order", item.ps_id, dolibarr_id=None, ref_ext=bundle.ref_ext, clear_failure=False
             )
             self.engine.forget(shop.name, order_ref_of(bundle))
             return await self._push(shop, item, bundle, again=True)
@@ -223,8 +223,7 @@ class OrderSync:
                     return Outcome.UPDATED
         work.state["warnings"] = sorted(set(bundle.warnings) | set(work.warnings))
         work.state["complete"] = full and deferred is None
-        await store.save_record(
-            shop.name,
+        await self.engine.writer(shop.name).save_record(
             "order",
             item.ps_id,
             dolibarr_id=order_id,
@@ -329,6 +328,7 @@ class OrderSync:
                 return False
             async with self.lanes.slot():
                 await self.engine.port.update(thirdparty_id, payload, {})
+            # the store's own call: the payload's ref_ext is the thirdparty's, whose index entry is not ours to drop
             await store.save_record(
                 shop.name,
                 "thirdparty_address",
@@ -368,8 +368,7 @@ class OrderSync:
                 work.created = True
                 work.writes += 1
                 work.state.update(doc=doc_hash, status="draft")
-            await self.engine.store.save_record(
-                shop.name,
+            await self.engine.writer(shop.name).save_record(
                 "order",
                 str(bundle.order_id),
                 dolibarr_id=order_id,
@@ -567,8 +566,7 @@ class OrderSync:
         document: DocumentPayload,
         state: dict[str, Any],
     ) -> None:
-        await self.engine.store.save_record(
-            shop.name,
+        await self.engine.writer(shop.name).save_record(
             "invoice",
             ps_id,
             dolibarr_id=document_id,
@@ -614,8 +612,7 @@ class OrderSync:
         dolibarr_id: int | None,
         state: dict[str, Any],
     ) -> None:
-        await self.engine.store.save_record(
-            shop.name,
+        await self.engine.writer(shop.name).save_record(
             "payment",
             ps_id,
             dolibarr_id=dolibarr_id,
@@ -729,8 +726,7 @@ class OrderSync:
         if current == "draft" and invoice_id is None:
             async with self.lanes.slot():
                 await self.engine.port.delete("order", order_id)
-            await self.engine.store.save_record(
-                shop.name,
+            await self.engine.writer(shop.name).save_record(
                 "order",
                 str(bundle.order_id),
                 dolibarr_id=None,

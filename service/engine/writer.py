@@ -235,6 +235,17 @@ class ObjectWriter:
             )
         return foreign[0] if foreign else None
 
+    async def save_record(
+        self, kind: str, ps_id: str, *, dolibarr_id: int | None, ref_ext: str, **fields: Any
+    ) -> None:
+        """Commit a record the orders pass wrote (``StateStore.save_record``); its object leaves the index, as in
+        ``_commit``: the state maps it from then on."""
+        await self.store.save_record(
+            self.shop, kind, ps_id, dolibarr_id=dolibarr_id, ref_ext=ref_ext, **fields
+        )
+        if dolibarr_id:
+            self.index.pop(ref_ext, None)
+
     async def _commit(
         self, item: Item, object_id: int, ref: str, digest: str, subs: dict[str, str], *, shared: bool = False
     ) -> None:
