@@ -44,7 +44,7 @@ from service.dolibarr.port import Capabilities, DocumentTotals
 from service.engine.lanes import Lanes, SingleFlight
 from service.engine.order_streams import AddressStream, OrderStream, ServiceStream
 from service.engine.pipeline import DependencyFailed, SourceGone, SyncEngine
-from service.engine.writer import AMBIGUOUS_RETRIES, Item, Outcome
+from service.engine.writer import AMBIGUOUS_RETRIES, Item, ObjectWriter, Outcome
 from service.errors import AmbiguousWrite, ConfigError, NotFound, PermanentError, SyncError, TransientError
 from service.mapping.orders import (
     ALL_PARTS,
@@ -593,7 +593,12 @@ class OrderSync:
             unpaid = work.unpaid if work.unpaid is not None and work.unpaid.invoice_id == invoice_id else None
             async with self.lanes.serial("payment"):
                 result = await self._add_payment(
-                    invoice_id, payment, ids, look_first=invoice_id != work.new_invoice, unpaid=unpaid
+                    self.engine.writer(shop.name),
+                    invoice_id,
+                    payment,
+                    ids,
+                    look_first=invoice_id != work.new_invoice,
+                    unpaid=unpaid,
                 )
             if isinstance(result, str):
                 work.warnings.append(f"payment {plan.ps_id}: {result}")
@@ -635,6 +640,7 @@ class OrderSync:
 
     async def _add_payment(
         self,
+        writer: ObjectWriter,
         invoice_id: int,
         payment: PaymentPayload,
         ids: Mapping[Ref, int],
@@ -646,7 +652,11 @@ class OrderSync:
         ``look_first``: look for it among the invoice's payments first (an earlier try may have recorded it);
         not on an invoice this push created. ``unpaid``: the remainder of an invoice this push created and
         validated (not read), brought up to date when the payment is recorded."""
-        found = await self._find_payment(invoice_id, payment) if look_first else None
+        look = functools.partial(self._find_payment, invoice_id, payment)
+        # sent by a process stopped before its commit: looked for until it must have landed
+        found = await writer.landed_earlier("payment", payment.ref_ext, look)
+        if found is None and look_first:
+            found = await look()
         if found is not None:
             return None, str(found.get("ref") or "")
         if unpaid is not None and not unpaid.stale:
@@ -672,6 +682,7 @@ class OrderSync:
         for attempt in range(AMBIGUOUS_RETRIES + 1):
             try:
                 async with self.lanes.slot():
+                    await writer.note_sent("payment", payment.ref_ext)  # in the slot: when it is sent
                     # the invoice read above is not read again (a retry after an unclear answer reads it)
                     new_id = await self.engine.port.add_payment(
                         payment, ids, invoice=invoice if attempt == 0 else None
@@ -680,8 +691,13 @@ class OrderSync:
                     unpaid.remain -= payment.amount
                     unpaid.stale = False
                 return new_id, ""
+            except PermanentError:
+                await self.engine.store.forget_write_sent(
+                    writer.shop, payment.ref_ext
+                )  # answered: nothing made
+                raise
             except AmbiguousWrite:
-                found = await self._find_payment(invoice_id, payment)
+                found = await look()
                 if found is not None:
                     return None, str(found.get("ref") or "")
                 if attempt == AMBIGUOUS_RETRIES:

@@ -23,10 +23,11 @@ import asyncio
 import dataclasses
 import json
 import random
+import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from enum import Enum
-from typing import Any
+from typing import Any, TypeVar
 
 import structlog
 
@@ -47,6 +48,8 @@ from service.mapping.catalog import numbered_ref
 from service.state.store import RecordRow, StateStore
 
 log = structlog.get_logger("ps2doli.writer")
+
+_T = TypeVar("_T")
 
 AMBIGUOUS_RETRIES = 3
 MAX_REF_SUFFIX = 50
@@ -107,6 +110,10 @@ class ObjectWriter:
         # after an ambiguous create that a lookup does not find, wait this long and look again before creating
         # again: a create that timed out may still be running in Dolibarr (its late write would be a duplicate)
         self.settle_s = 0.0
+        # writes an earlier process sent and never committed (``writes_sent``), read at the first write: ref_ext ->
+        # sent_at; each is looked for once, before this process writes it again (``landed_earlier``)
+        self._earlier: dict[str, float] | None = None
+        self._earlier_lock = asyncio.Lock()
 
     async def load_index(self, kind: str) -> None:
         """Bulk lookup of every object of ``kind`` this shop owns in Dolibarr (one paged listing)."""
@@ -136,6 +143,45 @@ class ObjectWriter:
                 return None
             return RemoteObject(id=row.dolibarr_id, ref=row.ref, ref_ext=ref_ext)
         return await self.port.find_by_ref_ext(kind, ref_ext)  # type: ignore[arg-type]
+
+    async def landed_earlier(
+        self, kind: str, ref_ext: str, look: Callable[[], Awaitable[_T | None]]
+    ) -> _T | None:
+        """What a write of ``ref_ext`` made that an earlier process sent and never committed, or None.
+
+        A process stopped (SIGKILL, OOM, power cut) while its create was in flight: Dolibarr may still be running
+        that request and commit it after the next process looked the object up and missed it - a duplicate
+        (real pair, SOAP: an invoice made twice after a kill). So when ``writes_sent`` names ``ref_ext``, ``look``
+        runs, and again with growing pauses until the write must be over (``settle_s`` after it was sent). Only
+        for the writes a stopped process left: this process's own are looked up by ``create_once``."""
+        if self._earlier is None:
+            async with self._earlier_lock:
+                if self._earlier is None:
+                    self._earlier = await self.store.writes_sent(self.shop)
+        sent_at = self._earlier.pop(ref_ext, None)
+        if sent_at is None:
+            return None
+        deadline = sent_at + self.settle_s
+        pause = 0.5
+        while True:
+            found = await look()
+            if found is not None or time.time() >= deadline:
+                log.info(
+                    "dolibarr.earlier_write",
+                    shop=self.shop,
+                    kind=kind,
+                    ref_ext=ref_ext,
+                    landed=found is not None,
+                    seconds_since_sent=round(time.time() - sent_at, 1),
+                )
+                return found
+            await asyncio.sleep(max(0.0, min(pause, deadline - time.time())))
+            pause = min(pause * 2, 5.0)
+
+    async def note_sent(self, kind: str, ref_ext: str) -> None:
+        """Committed before a create or a payment is sent: a process stopped before its record's commit leaves
+        it for the next one (``landed_earlier``); the record's commit deletes it."""
+        await self.store.note_write_sent(self.shop, kind, ref_ext, time.time())
 
     async def push(self, item: Item, known: RecordRow | None, ids: Mapping[Ref, int]) -> tuple[Outcome, int]:
         """Create or update one object. Returns the outcome and the Dolibarr id. Raises the error family."""
@@ -298,9 +344,18 @@ class ObjectWriter:
         ids: Mapping[Ref, int],
         make: Callable[[], Awaitable[int]] | None,
     ) -> int:
+        ref_ext = payload.ref_ext
+        earlier = await self.landed_earlier(
+            item.kind, ref_ext, lambda: self.find(item.kind, ref_ext, fresh=True)
+        )
+        if earlier is not None:
+            return earlier.id
         for attempt in range(AMBIGUOUS_RETRIES + 1):
             try:
                 async with self.lanes.slot():
+                    # in the slot: noted when it is sent, not while it waits for one (a write never sent
+                    # would make the next process wait for it)
+                    await self.note_sent(item.kind, ref_ext)
                     if make is not None:
                         return await make()
                     # thirdparties are created in parallel: we never send code_client "auto", the only thing
@@ -333,8 +388,12 @@ class ObjectWriter:
                     error=exc.message,
                 )
                 await asyncio.sleep(delay)
+            except PermanentError:
+                # answered: refused, nothing made; no later process needs to wait for it
+                await self.store.forget_write_sent(self.shop, ref_ext)
+                raise
             except AmbiguousWrite as exc:
-                found = await self.find(item.kind, payload.ref_ext, fresh=True)
+                found = await self.find(item.kind, ref_ext, fresh=True)
                 if found is None and self.settle_s > 0 and exc.status in (None, 504):
                     # not there (yet): with no answer (a timeout, a broken connection) or a gateway timeout, the
                     # create may still be running; creating again now would make a second object once it lands.

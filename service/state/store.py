@@ -278,10 +278,30 @@ class StateStore:
         """Commit one record's outcome (mapping + hash) and clear its failure, in one transaction."""
         async with self.transaction() as db:
             await self._upsert_record(db, shop, kind, ps_id, dolibarr_id, ref_ext, ref, hash, state, deleted)
+            if ref_ext:  # its outcome is known now: no later process waits for it (writes_sent)
+                await db.execute("DELETE FROM writes_sent WHERE shop=? AND ref_ext=?", (shop, ref_ext))
             if clear_failure:
                 await db.execute(
                     "DELETE FROM failures WHERE shop=? AND kind=? AND ps_id=?", (shop, kind, ps_id)
                 )
+
+    # -- writes in flight (writes_sent): a create or a payment sent, its record not committed yet
+    async def note_write_sent(self, shop: str, kind: str, ref_ext: str, sent_at: float) -> None:
+        async with self.transaction() as db:
+            await db.execute(
+                "INSERT INTO writes_sent(shop, ref_ext, kind, sent_at) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT(shop, ref_ext) DO UPDATE SET kind=excluded.kind, sent_at=excluded.sent_at",
+                (shop, ref_ext, kind, sent_at),
+            )
+
+    async def forget_write_sent(self, shop: str, ref_ext: str) -> None:
+        async with self.transaction() as db:
+            await db.execute("DELETE FROM writes_sent WHERE shop=? AND ref_ext=?", (shop, ref_ext))
+
+    async def writes_sent(self, shop: str) -> dict[str, float]:
+        """ref_ext -> sent_at of the writes whose record was never committed (by this process or an earlier one)."""
+        rows = await self._fetchall("SELECT ref_ext, sent_at FROM writes_sent WHERE shop=?", (shop,))
+        return {str(row["ref_ext"]): float(row["sent_at"]) for row in rows}
 
     @staticmethod
     async def _upsert_record(

@@ -5,12 +5,15 @@ left to write. Each test prints what it did (bench/crash_harness.py runs the sam
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import sys
 from pathlib import Path
 
 import pytest
+import tomli_w
 
-from service.sandbox.chaos import ChaosPlan, run_chaos
+from service.sandbox.chaos import ChaosPlan, expected_objects, run_chaos
 from service.sandbox.shop_generator import generate_shop
 from tests.conftest import SandboxFactory
 
@@ -50,3 +53,51 @@ async def test_sigkill_with_five_percent_of_each_fault_on_both_sides(
     assert sum(report.injected_dolibarr.values()) > 50 and sum(report.injected_shop.values()) > 20
     assert report.injected_dolibarr["timeout"] and report.injected_dolibarr["error_after"]
     assert report.ok, report.render()
+
+
+LANDS_AFTER_S = 5.0  # Dolibarr holds the create this long before it commits it
+
+
+@pytest.mark.timeout(120)
+async def test_a_create_in_flight_when_the_process_is_killed_lands_late_and_is_adopted_not_made_again(
+    make_sandbox: SandboxFactory, tmp_path: Path
+) -> None:
+    """Found on the real pair (SOAP, CI): ``ps2doli sync`` SIGKILLed while Dolibarr still ran one of its creates;
+    the next run, started at once, looked the object up before that create committed, missed it, and made it
+    again - an invoice twice. Now the create was noted in ``writes_sent`` before it was sent, and the next run
+    looks for it until it must have landed, then adopts it."""
+    shop = generate_shop(5, categories=2, products=4, customers=6)
+    sandbox = await make_sandbox({"main": shop})
+    faults = sandbox.dolibarr_faults
+    faults.only_methods = frozenset({"POST"})
+    faults.only_paths = ("/thirdparties",)
+    faults.fail_next, faults.fail_next_kind, faults.timeout_s = 1, "timeout", LANDS_AFTER_S
+    data = sandbox.settings_data(tmp_path / "state.sqlite3", resources=("customers",))
+    data["dolibarr"].update(timeout_s=20, max_concurrency=1)
+    config = tmp_path / "settings.toml"
+    config.write_text(tomli_w.dumps(data))
+    config.chmod(0o600)
+    command = [sys.executable, "-m", "service.cli", "sync", "--config", str(config)]
+
+    first = await asyncio.create_subprocess_exec(
+        *command, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL
+    )
+    for _ in range(6000):
+        if faults.injected["timeout"]:  # Dolibarr holds the first thirdparty's create now
+            break
+        await asyncio.sleep(0.01)
+    else:
+        pytest.fail("no thirdparty create reached Dolibarr in 60 s")
+    first.kill()
+    await first.wait()
+
+    second = await asyncio.create_subprocess_exec(
+        *command, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+    )
+    out, err = await asyncio.wait_for(second.communicate(), timeout=90)
+    await asyncio.sleep(LANDS_AFTER_S)  # anything still held has landed by now
+    wanted = expected_objects(shop)["thirdparties"]
+    made = {key: len(sandbox.dolibarr.find("thirdparties", ref_ext=key)) for key in wanted}
+    assert made == dict.fromkeys(wanted, 1), (out + err).decode()[-6000:]
+    assert second.returncode == 0, (out + err).decode()[-3000:]
+    assert b'"event": "dolibarr.earlier_write"' in out + err
