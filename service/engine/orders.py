@@ -44,7 +44,7 @@ from service.dolibarr.port import Capabilities, DocumentTotals
 from service.engine.lanes import Lanes, SingleFlight
 from service.engine.order_streams import AddressStream, OrderStream, ServiceStream
 from service.engine.pipeline import DependencyFailed, SourceGone, SyncEngine
-from service.engine.writer import AMBIGUOUS_RETRIES, Item, ObjectWriter, Outcome
+from service.engine.writer import AMBIGUOUS_RETRIES, Item, ObjectWriter, Outcome, may_still_run
 from service.errors import AmbiguousWrite, ConfigError, NotFound, PermanentError, SyncError, TransientError
 from service.mapping.orders import (
     ALL_PARTS,
@@ -679,29 +679,29 @@ class OrderSync:
             # what this payment leaves is known in the main currency only (another currency's remainder is
             # Dolibarr's conversion: read for the next payment), and only when the first try records it
             unpaid.stale = True
-        for attempt in range(AMBIGUOUS_RETRIES + 1):
-            try:
-                async with self.lanes.slot():
-                    await writer.note_sent("payment", payment.ref_ext)  # in the slot: when it is sent
-                    # the invoice read above is not read again (a retry after an unclear answer reads it)
-                    new_id = await self.engine.port.add_payment(
-                        payment, ids, invoice=invoice if attempt == 0 else None
-                    )
-                if unpaid is not None and attempt == 0 and not foreign:
-                    unpaid.remain -= payment.amount
-                    unpaid.stale = False
-                return new_id, ""
-            except PermanentError:
-                await self.engine.store.forget_write_sent(
-                    writer.shop, payment.ref_ext
-                )  # answered: nothing made
-                raise
-            except AmbiguousWrite:
-                found = await look()
-                if found is not None:
-                    return None, str(found.get("ref") or "")
-                if attempt == AMBIGUOUS_RETRIES:
-                    raise
+        try:
+            for attempt in range(AMBIGUOUS_RETRIES + 1):
+                try:
+                    async with self.lanes.slot():
+                        await writer.note_sent("payment", payment.ref_ext)  # in the slot: when it is sent
+                        # the invoice read above is not read again (a retry after an unclear answer reads it)
+                        new_id = await self.engine.port.add_payment(
+                            payment, ids, invoice=invoice if attempt == 0 else None
+                        )
+                    if unpaid is not None and attempt == 0 and not foreign:
+                        unpaid.remain -= payment.amount
+                        unpaid.stale = False
+                    return new_id, ""
+                except AmbiguousWrite:
+                    found = await look()
+                    if found is not None:
+                        return None, str(found.get("ref") or "")
+                    if attempt == AMBIGUOUS_RETRIES:
+                        raise
+        except SyncError as exc:
+            if not may_still_run(exc):  # answered or never sent: no later process needs to wait for it
+                await self.engine.store.forget_write_sent(writer.shop, payment.ref_ext)
+            raise
         raise AssertionError("unreachable")
 
     async def _main_currency(self) -> str:

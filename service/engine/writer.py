@@ -43,13 +43,20 @@ from service.dolibarr.model import (
 )
 from service.dolibarr.port import DolibarrPort, RemoteObject
 from service.engine.lanes import Lanes
-from service.errors import AmbiguousWrite, ConfigError, NotFound, PermanentError
+from service.errors import AmbiguousWrite, ConfigError, NotFound, PermanentError, SyncError
 from service.mapping.catalog import numbered_ref
 from service.state.store import RecordRow, StateStore
 
 log = structlog.get_logger("ps2doli.writer")
 
 _T = TypeVar("_T")
+
+
+def may_still_run(exc: SyncError) -> bool:
+    """Whether a write that raised ``exc`` may still be running in Dolibarr: no answer came (a timeout, a cut
+    connection) or a gateway gave up waiting (504). Any other answer ends the request."""
+    return isinstance(exc, AmbiguousWrite) and exc.status in (None, 504)
+
 
 AMBIGUOUS_RETRIES = 3
 MAX_REF_SUFFIX = 50
@@ -350,6 +357,21 @@ class ObjectWriter:
         )
         if earlier is not None:
             return earlier.id
+        try:
+            return await self._send_create(item, payload, ids, make)
+        except SyncError as exc:
+            if not may_still_run(exc):  # answered or never sent: no later process needs to wait for it
+                await self.store.forget_write_sent(self.shop, ref_ext)
+            raise
+
+    async def _send_create(
+        self,
+        item: Item,
+        payload: Any,
+        ids: Mapping[Ref, int],
+        make: Callable[[], Awaitable[int]] | None,
+    ) -> int:
+        ref_ext = payload.ref_ext
         for attempt in range(AMBIGUOUS_RETRIES + 1):
             try:
                 async with self.lanes.slot():
@@ -388,10 +410,6 @@ class ObjectWriter:
                     error=exc.message,
                 )
                 await asyncio.sleep(delay)
-            except PermanentError:
-                # answered: refused, nothing made; no later process needs to wait for it
-                await self.store.forget_write_sent(self.shop, ref_ext)
-                raise
             except AmbiguousWrite as exc:
                 found = await self.find(item.kind, ref_ext, fresh=True)
                 if found is None and self.settle_s > 0 and exc.status in (None, 504):
