@@ -26,6 +26,21 @@ hypothesis_settings.load_profile("ci" if os.environ.get("CI") else "local")
 SandboxFactory = Callable[..., Awaitable[Sandbox]]
 
 
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """pytest-xdist (pyproject's addopts, ``-n 3``): every test of tests/real/ in one unit of work, so on one worker
+    in file order - they share one real pair and its session fixtures (``pair``, ``clean_run``); every other test
+    a unit of its own, balanced over the workers. (``--dist loadgroup`` would do it with a mark, but pytest 9.2
+    no longer reads the node id xdist 3.8 rewrites for it.)"""
+    from xdist.scheduler import LoadScopeScheduling
+
+    class RealPairTogether(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return "tests/real" if nodeid.startswith("tests/real/") else nodeid
+
+    return RealPairTogether(config, log)
+
+
 @pytest.fixture
 async def make_sandbox() -> AsyncIterator[SandboxFactory]:
     started: list[Sandbox] = []

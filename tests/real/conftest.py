@@ -16,10 +16,17 @@ from tests.real.realpair import Pair, kit_present, up
 REAL_TIMEOUT_S = 1800
 
 
+def _is_real(item: pytest.Item) -> bool:
+    return "tests/real/" in str(item.path).replace(os.sep, "/")
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The real tests first: under pytest-xdist they are one unit of work on one worker (tests/conftest.py), the
+    longest part of the run, which starts at once while the other workers take the fast suite."""
     for item in items:
-        if "tests/real/" in str(item.path).replace(os.sep, "/"):
+        if _is_real(item):
             item.add_marker(pytest.mark.timeout(REAL_TIMEOUT_S))
+    items.sort(key=lambda item: not _is_real(item))  # stable: the order within each part stays
 
 
 @pytest.fixture(scope="session")
