@@ -44,7 +44,7 @@ from service.dolibarr.model import (
 from service.dolibarr.port import DolibarrPort, RemoteObject
 from service.engine.lanes import Lanes
 from service.errors import AmbiguousWrite, ConfigError, NotFound, PermanentError, SyncError
-from service.mapping.catalog import numbered_ref
+from service.mapping.catalog import numbered_ref, own_ref
 from service.state.store import RecordRow, StateStore
 
 log = structlog.get_logger("ps2doli.writer")
@@ -230,7 +230,7 @@ class ObjectWriter:
             # no sub-hashes to compare with (a lost state file, a crash before the commit): the parts Dolibarr
             # already holds, as the port compares them, count as written; only the others are
             ref = existing.ref or getattr(payload, "ref", "")
-            held = await self._held(payload, existing, ref, ids)
+            held = await self._held(item, existing, ref, ids)
             previous = {part: subs[part] for part in held if part in subs}
             ref, wrote = await self._update(item, existing.id, ref, ids, previous, subs, False)
             await self._commit(item, existing.id, ref, digest, subs)
@@ -250,12 +250,13 @@ class ObjectWriter:
         return Outcome.CREATED, object_id
 
     async def _held(
-        self, payload: Any, found: RemoteObject, ref: str, ids: Mapping[Ref, int]
+        self, item: Item, found: RemoteObject, ref: str, ids: Mapping[Ref, int]
     ) -> frozenset[str]:
         """The sub-parts of ``payload`` that the Dolibarr object ``found`` already holds (the port compares: the
         engine never knows field names nor formats). A product is compared with the ref it would be sent with."""
+        payload = item.payload
         if isinstance(payload, ProductPayload):
-            payload = dataclasses.replace(payload, ref=self._keep_ref(payload.ref, ref))
+            payload = dataclasses.replace(payload, ref=self._keep_ref(item, ref))
         async with self.lanes.slot():
             return frozenset(await self.port.unchanged_parts(found, payload, ids))
 
@@ -436,8 +437,9 @@ class ObjectWriter:
         self, item: Item, payload: ProductPayload, ids: Mapping[Ref, int]
     ) -> tuple[int, str]:
         base = payload.ref
-        for n in range(MAX_REF_SUFFIX + 1):
-            candidate = numbered_ref(base, n)
+        candidates = [numbered_ref(base, n) for n in range(MAX_REF_SUFFIX + 1)]
+        candidates.append(own_ref(base, self.shop, item.ps_id))
+        for n, candidate in enumerate(candidates):
             owner = await self.store.record_by_ref("product", candidate)
             if owner is not None and (owner.shop, owner.ps_id) != (self.shop, item.ps_id):
                 if n == 0 and payload.ref_shared and owner.shop != self.shop and owner.dolibarr_id:
@@ -482,7 +484,8 @@ class ObjectWriter:
             await self._sync_categories(object_id, payload.categories, ids, created=True)
             return object_id, candidate
         raise PermanentError(
-            f"product ref {base!r} and its {MAX_REF_SUFFIX} numbered alternatives are all taken in Dolibarr"
+            f"product ref {base!r}, its {MAX_REF_SUFFIX} numbered alternatives and {candidates[-1]!r} are all "
+            "taken in Dolibarr"
         )
 
     async def _shareable(self, ref: str) -> RemoteObject | None:
@@ -526,7 +529,7 @@ class ObjectWriter:
         payload = item.payload
         wrote = False
         if isinstance(payload, ProductPayload):
-            ref = self._keep_ref(payload.ref, ref)
+            ref = self._keep_ref(item, ref)
             parent = payload.variant_of
             changed = "variant" in subs and previous.get("variant") != subs["variant"]
             if parent is not None and parent in ids and changed:
@@ -550,10 +553,13 @@ class ObjectWriter:
             wrote = True
         return ref, wrote
 
-    @staticmethod
-    def _keep_ref(base: str, given: str) -> str:
-        """Keep the ref handed out earlier while the shop's reference is the same (``base`` or ``base-N``)."""
-        if given and (given == base or _is_numbered(base, given)):
+    def _keep_ref(self, item: Item, given: str) -> str:
+        """Keep the ref handed out earlier while the shop's reference is the same (``base``, ``base-N`` or
+        ``base-<shop>-<ps_id>``)."""
+        base: str = item.payload.ref
+        if given and (
+            given == base or _is_numbered(base, given) or given == own_ref(base, self.shop, item.ps_id)
+        ):
             return given
         return base
 

@@ -115,6 +115,14 @@ def numbered_ref(base: str, n: int) -> str:
     return stored_product_ref(base[: MAX_REF - len(suffix)] + suffix)
 
 
+def own_ref(base: str, shop: str, ps_id: str) -> str:
+    """The alternative of a taken ref once its numbered ones are all taken too (a shop with hundreds of products
+    under one reference, ``N/A`` or a placeholder): ``base-<shop>-<ps_id>``, which no other record of ours can
+    ask for. Numbering on would cost one look-up per number for each product of such a group (quadratic)."""
+    suffix = f"-{shop}-{ps_id}"
+    return stored_product_ref(base[: MAX_REF - len(suffix)] + suffix)
+
+
 def _categories(record: Record, ctx: ShopContext) -> tuple[Ref, ...]:
     if not ctx.categories_enabled:
         return ()

@@ -12,6 +12,7 @@ import pytest
 from service.app import wired
 from service.dolibarr.model import ref_ext
 from service.engine.sweeps import Sweeper
+from service.engine.writer import MAX_REF_SUFFIX
 from service.sandbox.dolibarr_model import DolibarrData
 from service.sandbox.harness import Sandbox
 from service.sandbox.shop_generator import generate_shop
@@ -109,6 +110,43 @@ async def test_duplicate_empty_and_awkward_references_get_distinct_stable_refs(
     assert {pid: product_of(data, "main", pid)["ref"] for pid in (3, 4, 8) if pid != holder} == {
         pid: refs[pid] for pid in (3, 4, 8) if pid != holder
     }
+
+
+async def test_more_products_under_one_reference_than_numbered_refs_all_get_a_stable_ref_of_their_own(
+    make_sandbox: SandboxFactory, tmp_path: Path
+) -> None:
+    """A shop with hundreds of products under one placeholder reference: the numbered refs run out (MAX_REF_SUFFIX),
+    the rest get ``ref-<shop>-<id>``. Found by bench/scale.py at 100k products: 3,986 products refused for good
+    ("all taken") where the generator hands its 9 awkward references out in turn."""
+    count = MAX_REF_SUFFIX + 8
+    shop = small_shop(products=count + 2)
+    shop = with_references(shop, {pid: "TBD" for pid in simple_products(shop)[:count]})
+    sandbox = await make_sandbox({"main": shop})
+    state = tmp_path / "s.sqlite3"
+    await sync(sandbox, state, ("categories", "products"))
+    data = sandbox.dolibarr
+
+    named = simple_products(shop)[:count]
+    refs = {pid: product_of(data, "main", pid)["ref"] for pid in named}
+    assert len(set(refs.values())) == count, "each product its own ref"
+    numbered = {"TBD", *(f"TBD-{n}" for n in range(1, MAX_REF_SUFFIX + 1))}
+    assert {r for r in refs.values() if r in numbered} == numbered
+    assert sorted(r for r in refs.values() if r not in numbered) == sorted(
+        f"TBD-main-{pid}" for pid in named if refs[pid] not in numbered
+    )
+    assert len([r for r in refs.values() if r not in numbered]) == count - len(numbered)
+
+    # stable: a second sync writes nothing, a lost state file finds every product again with its ref
+    sandbox.dolibarr_requests.reset()
+    await sync(sandbox, state, ("categories", "products"))
+    assert writes(sandbox) == []
+    sandbox.dolibarr_requests.reset()
+    await sync(sandbox, tmp_path / "fresh.sqlite3", ("categories", "products"))
+    assert sandbox.dolibarr_requests.total("POST", "/products") == 0
+    assert {pid: product_of(data, "main", pid)["ref"] for pid in named} == refs
+    assert not [w for w in writes(sandbox) if w[0] == "PUT" and w[1].startswith("/products/")], (
+        "an adopted product keeps the ref it was given: no PUT"
+    )
 
 
 async def test_shared_refs_adopts_the_dolibarr_product_with_exactly_that_awkward_ref(

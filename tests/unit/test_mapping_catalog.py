@@ -171,3 +171,10 @@ def test_numbered_refs_fit_dolibarrs_column() -> None:
     assert catalog.numbered_ref("A", 0) == "A"
     assert catalog.numbered_ref("A", 2) == "A-2"
     assert len(catalog.numbered_ref("x" * 128, 12)) == 128
+
+
+def test_a_ref_of_its_own_names_the_shop_and_the_record_and_fits_dolibarrs_column() -> None:
+    assert catalog.own_ref("N/A", "main", "17") == "N_A-main-17"  # cleaned as Dolibarr stores it
+    assert catalog.own_ref("A", "main", "140-111") == "A-main-140-111"
+    long = catalog.own_ref("x" * 128, "eu", "123456")
+    assert len(long) == 128 and long.endswith("-eu-123456")
