@@ -114,6 +114,10 @@ class ObjectWriter:
         self.source: Any = None
         # (kind, ps_id) of products just attached to another shop's product (shared_refs)
         self._shared: dict[tuple[str, str], bool] = {}
+        # product refs (casefolded, as Dolibarr's unique key compares) a create of this writer is sending and the
+        # state does not hold yet: products of one page are pushed side by side, and two under one reference
+        # would otherwise both send it, one to be refused (a request and a look-up per number each)
+        self._refs_claimed: dict[tuple[str, str], str] = {}
         # after an ambiguous create that a lookup does not find, wait this long and look again before creating
         # again: a create that timed out may still be running in Dolibarr (its late write would be a duplicate)
         self.settle_s = 0.0
@@ -244,9 +248,14 @@ class ObjectWriter:
             )
             return (Outcome.UPDATED if wrote else Outcome.UNCHANGED), existing.id
 
-        object_id, ref = await self._create(item, ids)
-        shared = self._shared.pop((item.kind, item.ps_id), False)
-        await self._commit(item, object_id, ref, digest, subs, shared=shared)
+        try:
+            object_id, ref = await self._create(item, ids)
+            shared = self._shared.pop((item.kind, item.ps_id), False)
+            await self._commit(item, object_id, ref, digest, subs, shared=shared)
+        finally:
+            self._refs_claimed.pop(
+                (item.kind, item.ps_id), None
+            )  # the state holds it now (or nothing was made)
         return Outcome.CREATED, object_id
 
     async def _held(
@@ -446,6 +455,9 @@ class ObjectWriter:
                     self._shared[(item.kind, item.ps_id)] = True
                     return await self._share(item, payload, owner.dolibarr_id, candidate, ids)
                 continue  # one of ours already holds it (another product, or another shop)
+            if candidate.casefold() in self._refs_claimed.values():
+                continue  # another create of this writer is sending it
+            self._refs_claimed[(item.kind, item.ps_id)] = candidate.casefold()
             try:
                 object_id = await self.create_once(item, dataclasses.replace(payload, ref=candidate), ids)
             except RefAlreadyExists:

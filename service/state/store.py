@@ -232,7 +232,12 @@ class StateStore:
         return self._record(row) if row else None
 
     async def record_by_ref(self, kind: str, ref: str) -> RecordRow | None:
-        row = await self._fetchone("SELECT * FROM records WHERE kind=? AND ref=?", (kind, ref))
+        """The record holding ``ref`` as Dolibarr's unique key compares refs (case aside: ASCII letters), the one
+        holding exactly ``ref`` first."""
+        row = await self._fetchone(
+            "SELECT * FROM records WHERE kind=? AND ref=? COLLATE NOCASE ORDER BY ref=? DESC LIMIT 1",
+            (kind, ref, ref),
+        )
         return self._record(row) if row else None
 
     async def count_records(self, shop: str, kind: str | None = None) -> int:

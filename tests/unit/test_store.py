@@ -61,3 +61,24 @@ async def test_cursor_record_failure_and_run_round_trip(tmp_path: Path) -> None:
         assert last is not None and last.outcome == "ok" and last.created == 3
     finally:
         await store.close()
+
+
+async def test_a_ref_is_found_as_dolibarrs_unique_key_compares_it_the_exact_holder_first(
+    tmp_path: Path,
+) -> None:
+    """Dolibarr refuses ``dup-1`` once ``DUP-1`` exists (uk_product_ref ignores case): the state answers the same,
+    so the writer skips that number instead of sending a create to be refused (migration 0004)."""
+    store = await StateStore.open(tmp_path / "s.sqlite3")
+    try:
+        await store.save_record("main", "product", "3", dolibarr_id=30, ref="DUP-1")
+        found = await store.record_by_ref("product", "dup-1")
+        assert found is not None and found.ps_id == "3"
+        assert await store.record_by_ref("product", "DUP-2") is None
+        assert await store.record_by_ref("category", "DUP-1") is None
+        await store.save_record("other", "product", "4", dolibarr_id=40, ref="dup-1")
+        exact = await store.record_by_ref("product", "dup-1")
+        assert exact is not None and exact.ps_id == "4"
+        first = await store.record_by_ref("product", "DUP-1")
+        assert first is not None and first.ps_id == "3"
+    finally:
+        await store.close()
