@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import shutil
 import signal
 import sqlite3
@@ -62,6 +63,7 @@ class Figures:
     generate_s: float = 0.0
     exit_status: int = 0
     routes: dict[str, int] = field(default_factory=dict)
+    failures: list[tuple[int, str]] = field(default_factory=list)  # (how many, kind: message), most first
 
     @property
     def ms_per_record(self) -> float:
@@ -162,6 +164,18 @@ def run_counts(state: Path, after_run: int) -> tuple[int, int]:
     return int(row[0]), int(row[1])
 
 
+def failure_reasons(state: Path, top: int = 5) -> list[tuple[int, str]]:
+    """The failure queue grouped by kind and message (ids and numbers folded), most first: what to look at when a
+    step's ``failed`` is not 0."""
+    with sqlite3.connect(state) as db:
+        rows = db.execute("SELECT kind, message FROM failures").fetchall()
+    reasons: dict[str, int] = {}
+    for kind, message in rows:
+        key = f"{kind}: {re.sub(r'[0-9]+', 'N', str(message))[:160]}"
+        reasons[key] = reasons.get(key, 0) + 1
+    return sorted(((n, r) for r, n in reasons.items()), reverse=True)[:top]
+
+
 def last_run(state: Path) -> int:
     if not state.exists():
         return 0
@@ -187,6 +201,7 @@ def one_step(step: Step, latency_ms: float, concurrency: int) -> Figures:
             figures.exit_status, figures.wall_s, figures.cpu_s, figures.peak_rss_mb = run_sync(config)
             dolibarr_after, shop_after = sim.stats("dolibarr"), sim.stats("prestashop")
             figures.records, figures.failed = run_counts(state, first_run)
+            figures.failures = failure_reasons(state)
             figures.dolibarr_requests = dolibarr_after["requests"] - dolibarr_before["requests"]
             figures.dolibarr_writes = dolibarr_after["writes"] - dolibarr_before["writes"]
             figures.shop_requests = shop_after["requests"] - shop_before["requests"]
@@ -288,6 +303,8 @@ def main() -> None:
             f"(shop generated in {f.generate_s:.1f} s, ps2doli exit status {f.exit_status})",
             flush=True,
         )
+        for n, reason in f.failures:
+            print(f"      failed {n:>6}  {reason}")
         if args.routes:
             for route, n in sorted(f.routes.items(), key=lambda kv: -kv[1]):
                 print(f"      {n:>8}  {n / max(f.records, 1):6.2f}/rec  {route}")
