@@ -64,6 +64,18 @@ def with_references(shop: ShopData, refs: dict[int, str]) -> ShopData:
     return shop
 
 
+async def assert_refs_stable(sandbox: Sandbox, state: Path, fresh: Path, refs: dict[int, str]) -> None:
+    """A second sync writes nothing; with the state file lost (``fresh``), every product is found again by its
+    ref_ext and keeps its ref (no create). The requests of that last sync stay in the log."""
+    sandbox.dolibarr_requests.reset()
+    await sync(sandbox, state, ("categories", "products"))
+    assert writes(sandbox) == []
+    sandbox.dolibarr_requests.reset()
+    await sync(sandbox, fresh, ("categories", "products"))
+    assert sandbox.dolibarr_requests.total("POST", "/products") == 0
+    assert {pid: product_of(sandbox.dolibarr, "main", pid)["ref"] for pid in refs} == refs
+
+
 async def test_duplicate_empty_and_awkward_references_get_distinct_stable_refs(
     make_sandbox: SandboxFactory, tmp_path: Path
 ) -> None:
@@ -88,16 +100,7 @@ async def test_duplicate_empty_and_awkward_references_get_distinct_stable_refs(
         "the Dolibarr product with a lookalike ref is not ours"
     )
 
-    # a second sync changes nothing
-    sandbox.dolibarr_requests.reset()
-    await sync(sandbox, state, ("categories", "products"))
-    assert writes(sandbox) == []
-
-    # the state file lost: every product is found again by its ref_ext and keeps its ref
-    sandbox.dolibarr_requests.reset()
-    await sync(sandbox, tmp_path / "fresh.sqlite3", ("categories", "products"))
-    assert sandbox.dolibarr_requests.total("POST", "/products") == 0
-    assert {pid: product_of(data, "main", pid)["ref"] for pid in refs} == refs
+    await assert_refs_stable(sandbox, state, tmp_path / "fresh.sqlite3", refs)
     assert ("PUT", f"/products/{lookalike}") not in writes(sandbox)
     assert data.products[lookalike]["ref_ext"] is None
 
@@ -136,14 +139,7 @@ async def test_more_products_under_one_reference_than_numbered_refs_all_get_a_st
     )
     assert len([r for r in refs.values() if r not in numbered]) == count - len(numbered)
 
-    # stable: a second sync writes nothing, a lost state file finds every product again with its ref
-    sandbox.dolibarr_requests.reset()
-    await sync(sandbox, state, ("categories", "products"))
-    assert writes(sandbox) == []
-    sandbox.dolibarr_requests.reset()
-    await sync(sandbox, tmp_path / "fresh.sqlite3", ("categories", "products"))
-    assert sandbox.dolibarr_requests.total("POST", "/products") == 0
-    assert {pid: product_of(data, "main", pid)["ref"] for pid in named} == refs
+    await assert_refs_stable(sandbox, state, tmp_path / "fresh.sqlite3", refs)
     assert not [w for w in writes(sandbox) if w[0] == "PUT" and w[1].startswith("/products/")], (
         "an adopted product keeps the ref it was given: no PUT"
     )
