@@ -25,7 +25,7 @@ from service.errors import SyncError
 from service.mapping import catalog, customers
 from service.mapping.context import MappingError, ShopContext
 from service.prestashop import values
-from service.prestashop.client import Filter, PrestaShopClient
+from service.prestashop.client import Display, Filter, PrestaShopClient
 from service.settings import ShopSettings
 from service.state.store import Cursor
 
@@ -84,6 +84,7 @@ class DateUpdStream:
 
     resource: str = ""
     kind: ClassVar[str] = ""
+    display: ClassVar[Display] = "full"  # what a pass and a fetch by id ask for
 
     def __init__(self, shop: ShopSettings, client: PrestaShopClient) -> None:
         self.shop = shop
@@ -101,7 +102,11 @@ class DateUpdStream:
                 since = (earlier, 0)
         started: str | None = None
         async for page in self.client.changes(
-            self.resource, since, page_size=self.shop.page_size, overlap_s=self.shop.overlap_s
+            self.resource,
+            since,
+            page_size=self.shop.page_size,
+            overlap_s=self.shop.overlap_s,
+            display=self.display,
         ):
             records = list(page.records)
             if started is None:
@@ -118,7 +123,7 @@ class DateUpdStream:
         for start in range(0, len(ids), 100):
             chunk = ids[start : start + 100]
             found += await self.client.fetch(
-                self.resource, filters={"id": Filter.any_of(*chunk)}, display="full"
+                self.resource, filters={"id": Filter.any_of(*chunk)}, display=self.display
             )
         return found
 
@@ -204,6 +209,7 @@ def record_summary(record: Mapping[str, Any]) -> dict[str, Any]:
 class CategoryStream(DateUpdStream):
     resource = "categories"
     kind = "category"
+    display = catalog.CATEGORY_FIELDS  # not full: its associations list every product of the category
 
     def map_record(self, record: Record, ctx: ShopContext) -> list[Item]:
         payload = catalog.map_category(record, ctx)

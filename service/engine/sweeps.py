@@ -29,6 +29,7 @@ import structlog
 from service.engine.pipeline import PassReport, SyncEngine
 from service.engine.streams import DateUpdStream, Page, RecordFailure, Stream
 from service.errors import ConfigError, SyncError
+from service.mapping import catalog
 from service.prestashop.client import Display
 from service.prestashop.client import Page as ShopPage
 from service.settings import ShopSettings
@@ -38,7 +39,7 @@ log = structlog.get_logger("ps2doli.sweeps")
 # what a sweep asks for, per resource (the fields its mapper reads; tests check the mapping is the same as with
 # display=full). A resource not listed is read with display=full.
 SWEEP_DISPLAY: Mapping[str, Display] = {
-    "categories": ("id", "id_parent", "active", "is_root_category", "name", "description", "date_upd"),
+    "categories": catalog.CATEGORY_FIELDS,
     "customers": (
         "id",
         "is_guest",

@@ -37,16 +37,18 @@ class RequestLog:
     """Counts requests by ``(METHOD, path template)`` so tests can assert how many writes a pass made.
 
     ``counts`` holds every request ever recorded (one counter per route: bounded by the routes, not by the
-    requests); ``raw`` only the last ``RECENT_REQUESTS`` ``(METHOD, path)`` pairs, newest last, so that a
-    100k-record run does not hold millions of entries. A test that reads ``raw`` resets the log first or
-    reads fewer requests than that."""
+    requests); ``raw`` only the last ``RECENT_REQUESTS`` ``(METHOD, path)`` pairs and ``queries`` the same with
+    the query string, newest last, so that a 100k-record run does not hold millions of entries. A test that reads
+    them resets the log first or reads fewer requests than that."""
 
     counts: Counter[tuple[str, str]] = field(default_factory=Counter)
     raw: deque[tuple[str, str]] = field(default_factory=lambda: deque(maxlen=RECENT_REQUESTS))
+    queries: deque[tuple[str, str, str]] = field(default_factory=lambda: deque(maxlen=RECENT_REQUESTS))
 
-    def record(self, method: str, path: str) -> None:
+    def record(self, method: str, path: str, query: str = "") -> None:
         self.counts[(method, path_template(path))] += 1
         self.raw.append((method, path))
+        self.queries.append((method, path, query))
 
     def total(self, method: str | None = None, contains: str = "") -> int:
         return sum(
@@ -59,6 +61,7 @@ class RequestLog:
     def reset(self) -> None:
         self.counts.clear()
         self.raw.clear()
+        self.queries.clear()
 
 
 @dataclass
@@ -206,7 +209,7 @@ def _reset(request: web.Request) -> web.StreamResponse:
 @web.middleware
 async def fault_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     plan = request.app[FAULTS_KEY]
-    request.app[REQUESTS_KEY].record(request.method, request.path)
+    request.app[REQUESTS_KEY].record(request.method, request.path, request.query_string)
     if plan.latency_s:
         await asyncio.sleep(plan.latency_s)
     kind = plan.draw(request.method, request.path)

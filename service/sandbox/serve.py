@@ -58,7 +58,7 @@ def route_of(method: str, path: str, query: str = "") -> str:
 class CountsOnly(RequestLog):
     """The request log without the list of every request (it grows by the request: 100 MB over a long run)."""
 
-    def record(self, method: str, path: str) -> None:
+    def record(self, method: str, path: str, query: str = "") -> None:
         self.counts[(method, path)] += 1
 
 

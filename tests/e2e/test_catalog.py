@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from decimal import Decimal
 from pathlib import Path
+from urllib.parse import unquote
 
 import pytest
 
@@ -158,6 +159,26 @@ async def test_products_under_one_reference_in_any_case_get_their_numbers_withou
     assert sorted(r.upper() for r in refs) == ["DUP", "DUP-1", "DUP-2", "DUP-3", "DUP-4", "DUP-5"]
     products = len(sandbox.dolibarr.products)
     assert sandbox.dolibarr_requests.total("POST", "/products") == products, "no create refused"
+
+
+async def test_categories_are_read_without_the_products_they_hold(
+    make_sandbox: SandboxFactory, tmp_path: Path
+) -> None:
+    """A category's display=full carries associations.products, every product of the category (Home holds them
+    all): 4.3 MB of JSON for the 38 categories of a 100k-product shop, 80 MB of ps2doli's memory for a moment
+    (bench/scale.py's peak RSS at 100k products, 131 MB, came from there). A pass, a sweep and a fetch by id ask
+    for the fields the mapper reads."""
+    shop = small_shop()
+    sandbox = await make_sandbox({"main": shop})
+    state = tmp_path / "s.sqlite3"
+    sandbox.shop.requests.reset()
+    await sync(sandbox, state, ("categories",))
+    asked = [unquote(q) for m, p, q in sandbox.shop.requests.queries if p == "/api/categories"]
+    assert asked, "the pass read the categories"
+    assert all("display=[" in q and "display=full" not in q for q in asked), asked
+    assert all("associations" not in q for q in asked)
+    labels = {c["label"] for c in sandbox.dolibarr.categories.values()}
+    assert {text(c["name"]) for cid, c in shop.table("categories").items() if cid > 2} <= labels
 
 
 async def test_shared_refs_adopts_the_dolibarr_product_with_exactly_that_awkward_ref(
