@@ -563,6 +563,22 @@ def _technical_page_error(a: Answer) -> SyncError:
     return TransientError(what, where=a.where, status=a.status)
 
 
+def _rate_unread(a: Answer) -> bool:
+    return a.status == 400 and "FailedToFoundTheConversionRateForInvoice" in a.message
+
+
+def _rate_unread_error(a: Answer) -> SyncError:
+    # Paiement::create reads each invoice's multicurrency_tx (MultiCurrency::getInvoiceRate) before its first
+    # INSERT and answers this when the SELECT fails: the database went away mid-request (real 20.0.2, MariaDB
+    # stopped during a sync). An invoice ps2doli made always has its rate, so the read failed: retry later.
+    return TransientError(
+        f"Dolibarr could not read the invoice's currency rate during {a.sends} (its database went away?); "
+        "nothing was stored",
+        where=a.where,
+        status=a.status,
+    )
+
+
 def _bad_request(a: Answer) -> SyncError:
     return PermanentError(
         f"Dolibarr refused {a.sends}: {a.message or first_bytes(a.text, 160)}",
@@ -692,6 +708,7 @@ RULES: tuple[Rule, ...] = (
     Rule("5xx technical error HTML page", _technical_page, _technical_page_error),
     Rule("409 conflict (object in use)", _status(409), _in_use),
     Rule("delete refused: the record has children (ErrorRecordHasChildren)", _delete_refused, _in_use),
+    Rule("400 payment: the invoice's rate unread (database going away)", _rate_unread, _rate_unread_error),
     Rule("other 4xx (400 validation, 405, ...)", _client_error, _bad_request),
     Rule("500 JSON error without a reason, or a file not stored", _no_reason, _no_reason_error),
     Rule("5xx with Dolibarr's JSON error", _server_error_json, _server_error_json_build),

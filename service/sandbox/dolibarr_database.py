@@ -443,6 +443,19 @@ def no_reason_error(method: str, route: str) -> DolibarrError | None:
     return DolibarrError(500, "Error when validating Invoice: ", "api_invoices.class.php:968")
 
 
+_PAYMENT = re.compile(r"^invoices/(paymentsdistributed|\d+/payments)$")
+
+
+def payment_rate_error(method: str, route: str) -> DolibarrError | None:
+    """A payment whose invoice rate could not be read (Paiement::create: MultiCurrency::getInvoiceRate's SELECT
+    failed, nothing inserted yet), or None for another call. Real 20.0.2, MariaDB stopped mid-sync."""
+    if method != "POST" or not _PAYMENT.match(route):
+        return None
+    return DolibarrError(
+        400, "Payment error : FailedToFoundTheConversionRateForInvoice", "api_invoices.class.php:1520"
+    )
+
+
 MODULE_DIRS = {"product": "produit", "produit": "produit", "service": "produit", "order": "commande",
                "commande": "commande", "invoice": "facture", "facture": "facture", "thirdparty": "societe",
                "societe": "societe"}  # fmt: skip

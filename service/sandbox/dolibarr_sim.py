@@ -426,9 +426,10 @@ class DolibarrSim:
     # the database stopped: the fault plan's outage kinds (dolibarr_database.py says what each is)
     # ------------------------------------------------------------------------------------------------------
     def database_answers(self) -> dict[str, faults.Answer]:
-        """``db_page``, ``db_key_lookup``, ``db_no_reason``, ``db_file`` and ``database_down`` (each request the
-        answer that fits it: an upload ``db_file``, a validation ``db_no_reason``, anything else the page or the
-        key lookup's 503, drawn from the plan's seeded random source)."""
+        """``db_page``, ``db_key_lookup``, ``db_no_reason``, ``db_file``, ``db_payment_rate`` and ``database_down``
+        (each request the answer that fits it: an upload ``db_file``, a validation ``db_no_reason``, a payment half
+        the time the 400 of its unread invoice rate, anything else the page or the key lookup's 503, drawn from the
+        plan's seeded random source)."""
 
         def tail_of(request: web.Request) -> str:
             path = request.path
@@ -461,12 +462,19 @@ class DolibarrSim:
                 )
             )
 
+        async def payment_rate(request: web.Request) -> web.StreamResponse | None:
+            error = database.payment_rate_error(request.method, tail_of(request))
+            return None if error is None else error_response(error)
+
         async def mixed(request: web.Request) -> web.StreamResponse | None:
             for fitting in (file, no_reason):
                 answer = await fitting(request)
                 if answer is not None:
                     return answer
-            if request.app[faults.FAULTS_KEY].rng.random() < 0.5:
+            rng = request.app[faults.FAULTS_KEY].rng
+            if database.payment_rate_error(request.method, tail_of(request)) and rng.random() < 0.5:
+                return await payment_rate(request)
+            if rng.random() < 0.5:
                 return await key_lookup(request)
             return await page(request)
 
@@ -475,6 +483,7 @@ class DolibarrSim:
             "db_key_lookup": key_lookup,
             "db_no_reason": no_reason,
             "db_file": file,
+            "db_payment_rate": payment_rate,
             "database_down": mixed,
         }
 

@@ -13,7 +13,7 @@ from service.dolibarr.errors import (
     classify,
     dolibarr_message,
 )
-from service.errors import ConfigError, PermanentError, Where
+from service.errors import ConfigError, PermanentError, TransientError, Where
 
 
 def restler(status: int, message: str, detail: str) -> bytes:
@@ -101,3 +101,24 @@ def test_a_stock_movement_refused_without_a_reason_stays_a_refusal() -> None:
     body = answer(503, "Service Unavailable: Error when create stock movement : ")
     error = classify("POST", 503, {}, body, Where(), route="/stockmovements")
     assert isinstance(error, PermanentError) and not isinstance(error, DatabaseBusy)
+
+
+def test_a_payment_whose_invoice_rate_could_not_be_read_is_transient_not_a_refusal() -> None:
+    """Regression (real 20.0.2, MariaDB stopped mid-sync): Paiement::create answers this 400 when its SELECT of the
+    invoice's multicurrency_tx fails, before it inserts anything; it was a PermanentError that filed the order."""
+    body = json.dumps(
+        {
+            "error": {
+                "code": 400,
+                "message": "Bad Request: Payment error : FailedToFoundTheConversionRateForInvoice",
+            }
+        }
+    ).encode()
+    error = classify("POST", 400, {}, body, Where(), route="/invoices/paymentsdistributed")
+    assert isinstance(error, TransientError) and not isinstance(error, PermanentError)
+    assert "nothing was stored" in str(error)
+    other = json.dumps({"error": {"code": 400, "message": "Bad Request: Payment error : ErrorAmountTooHigh"}})
+    assert isinstance(
+        classify("POST", 400, {}, other.encode(), Where(), route="/invoices/paymentsdistributed"),
+        PermanentError,
+    )
