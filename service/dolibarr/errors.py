@@ -218,7 +218,7 @@ def dolibarr_message(body: bytes) -> str:
     # Restler puts the object's errors under "error" ("0": "ErrorBarCodeAlreadyUsed", captured); older answers
     # carried them at the top level
     numbered = [*data["error"].items(), *data.items()]
-    details = [str(v).strip() for k, v in numbered if str(k).isdigit() and str(v).strip()]
+    details = [str(v).strip() for k, v in numbered if str(k).isdigit() and v is not None and str(v).strip()]
     details = [d for d in details if d not in message]
     if details:
         message = f"{message}: {'; '.join(details)}" if message else "; ".join(details)
@@ -346,9 +346,14 @@ def _no_reason(a: Answer) -> bool:
     """A 500 JSON error whose message names the call and no reason ("Error when validating Invoice:"): Dolibarr's
     object error was empty, as when its database connection went away in the middle of the call. (A 503 without
     a reason is a refusal: a service's stock movement.)"""
-    if a.status != 500 or a.restler_error is None:
+    error = a.restler_error
+    if a.status != 500 or error is None:
         return False
-    return a.message.rstrip().endswith(":") or bool(_FILE_NOT_STORED.search(a.message))
+    # RestException(500, "Error creating invoice", [$object->error, ...$object->errors]) with all of them empty:
+    # {"error": {"code": 500, "message": "...: Error creating invoice", "0": null}} (real 20.0.2, MariaDB stopped)
+    numbered = [v for k, v in [*error["error"].items(), *error.items()] if str(k).isdigit()]
+    no_detail = bool(numbered) and all(v is None or not str(v).strip() for v in numbered)
+    return a.message.rstrip().endswith(":") or no_detail or bool(_FILE_NOT_STORED.search(a.message))
 
 
 def _no_reason_error(a: Answer) -> SyncError:

@@ -434,7 +434,10 @@ _VALIDATE = re.compile(r"^(orders|invoices)/\d+/validate$")
 
 
 def no_reason_error(method: str, route: str) -> DolibarrError | None:
-    """The empty-reason 500 of a validation whose connection went away, or None for another call."""
+    """The empty-reason 500 of a validation or an invoice create whose connection went away, or None for another
+    call (real 20.0.2, MariaDB stopped: "Error creating invoice" with ``"0": null``)."""
+    if method == "POST" and route == "invoices":
+        return DolibarrError(500, "Error creating invoice", "api_invoices.class.php:322", null_detail=True)
     found = _VALIDATE.match(route)
     if method != "POST" or found is None:
         return None

@@ -231,6 +231,8 @@ def error_response(err: DolibarrError) -> web.Response:
         error["0"] = err.extra
         for n, detail in enumerate(err.more, start=1):
             error[str(n)] = detail
+    elif err.null_detail:
+        error["0"] = None
     success, failure = STAGES.get(err.stage, STAGES["call"])
     payload = {
         "error": error,

@@ -49,6 +49,8 @@ class DolibarrError(Exception):
     more: tuple[str, ...] = ()
     # text PHP printed before Restler's answer (dol_print_error() inside a call): the body starts with it
     prefix: str = ""
+    # the object's error was empty: "0": null (RestException(500, "Error creating invoice", [null]))
+    null_detail: bool = False
 
 
 class Table(dict[int, Obj]):

@@ -13,7 +13,7 @@ from service.dolibarr.errors import (
     classify,
     dolibarr_message,
 )
-from service.errors import ConfigError, PermanentError, TransientError, Where
+from service.errors import AmbiguousWrite, ConfigError, PermanentError, TransientError, Where
 
 
 def restler(status: int, message: str, detail: str) -> bytes:
@@ -122,3 +122,17 @@ def test_a_payment_whose_invoice_rate_could_not_be_read_is_transient_not_a_refus
         classify("POST", 400, {}, other.encode(), Where(), route="/invoices/paymentsdistributed"),
         PermanentError,
     )
+
+
+def test_a_create_failing_with_an_empty_object_error_is_ambiguous_not_a_refusal() -> None:
+    """Regression (real 20.0.2, MariaDB stopped mid-sync): RestException(500, "Error creating invoice",
+    [$invoice->error]) with that error empty answers ``"0": null``; it read "Error creating invoice: None", a
+    refusal that filed the order. Without a reason the database may have gone away mid-call: look it up, retry."""
+    body = json.dumps(
+        {"error": {"code": 500, "message": "Internal Server Error: Error creating invoice", "0": None}}
+    ).encode()
+    error = classify("POST", 500, {}, body, Where(), route="/invoices")
+    assert isinstance(error, AmbiguousWrite), error
+    assert "None" not in str(error)
+    refused = restler(500, "Internal Server Error: Error creating invoice", "ErrorFieldRequired")
+    assert isinstance(classify("POST", 500, {}, refused, Where(), route="/invoices"), PermanentError)
