@@ -17,6 +17,7 @@ from typing import Any
 
 from service.sandbox import dolibarr_database as database
 from service.sandbox.harness import Sandbox
+from service.sandbox.shop_model import ShopData
 from tests.conftest import SandboxFactory, engine_for
 from tests.e2e.catalog_support import catalog_overrides, files, product_of
 from tests.e2e.test_cli import ps2doli, write_config
@@ -114,27 +115,45 @@ async def test_the_database_down_page_ends_the_pass_quietly_and_the_next_one_bri
     assert_catalog_once(sandbox)
 
 
-async def test_a_validation_failing_without_a_reason_is_tried_again_not_filed(
-    make_sandbox: SandboxFactory, tmp_path: Path
-) -> None:
-    """500 'Error when validating Order: ' / 'Invoice: ' (the object's error empty: its connection went away):
-    a validation is repeatable; it was a refusal that filed the order, left without its validated invoice."""
+async def _one_order_through_an_outage(
+    make_sandbox: SandboxFactory,
+    tmp_path: Path,
+    kind: str,
+    paths: tuple[str, ...],
+    methods: frozenset[str] | None = None,
+) -> tuple[Sandbox, ShopData, int]:
+    """A paid order synced while its first two requests on ``paths`` get the outage answer ``kind``: the passes
+    end ok, nothing filed. Returns the sandbox, the shop and the order's id for the test's own checks."""
     shop = small_shop()
     a, b = simple_products(shop)[:2]
     oid = shop.create_order(french_customer(shop), [(a, 2), (b, 1)], state_id=PAYMENT_ACCEPTED)
     sandbox = await make_sandbox({"main": shop})
     faults = sandbox.dolibarr_faults
-    faults.only_paths = ("/validate",)
-    faults.start_outage("db_no_reason", requests=2)
+    faults.only_paths = paths
+    faults.only_methods = methods
+    faults.start_outage(kind, requests=2)
     state = tmp_path / "s.sqlite3"
     await passes_until_ok(sandbox, state, ("orders",))
-    assert faults.injected["db_no_reason"] == 2
+    assert faults.injected[kind] == 2
     assert await failures(sandbox, state, ("orders",)) == []
+    invoice = dolibarr_invoice(sandbox, oid)
+    assert invoice is not None and Decimal(invoice["total_ttc"]) == shop_total(shop, oid)
+    assert sandbox.dolibarr.count("invoices") == 1 and sandbox.dolibarr.count("payments") == 1
+    return sandbox, shop, oid
+
+
+async def test_a_validation_failing_without_a_reason_is_tried_again_not_filed(
+    make_sandbox: SandboxFactory, tmp_path: Path
+) -> None:
+    """500 'Error when validating Order: ' / 'Invoice: ' (the object's error empty: its connection went away):
+    a validation is repeatable; it was a refusal that filed the order, left without its validated invoice."""
+    sandbox, _, oid = await _one_order_through_an_outage(
+        make_sandbox, tmp_path, "db_no_reason", ("/validate",)
+    )
     order, invoice = dolibarr_order(sandbox, oid), dolibarr_invoice(sandbox, oid)
     assert order is not None and int(order["status"]) >= 1 and not order["ref"].startswith("(PROV")
     assert invoice is not None and not invoice["ref"].startswith("(PROV")
-    assert Decimal(invoice["total_ttc"]) == shop_total(shop, oid)
-    assert sandbox.dolibarr.count("orders") == 1 and sandbox.dolibarr.count("invoices") == 1
+    assert sandbox.dolibarr.count("orders") == 1
 
 
 async def test_a_payment_whose_invoice_rate_could_not_be_read_is_tried_again_not_filed(
@@ -143,20 +162,7 @@ async def test_a_payment_whose_invoice_rate_could_not_be_read_is_tried_again_not
     """400 'Payment error : FailedToFoundTheConversionRateForInvoice': Paiement::create reads the invoice's rate
     before its first INSERT, and the database went away (real 20.0.2, MariaDB stopped mid-sync, in CI: the order
     was filed for good, its invoice left unpaid). Nothing was stored: the payment is tried again, once."""
-    shop = small_shop()
-    a, b = simple_products(shop)[:2]
-    oid = shop.create_order(french_customer(shop), [(a, 2), (b, 1)], state_id=PAYMENT_ACCEPTED)
-    sandbox = await make_sandbox({"main": shop})
-    faults = sandbox.dolibarr_faults
-    faults.only_paths = ("/payments",)
-    faults.start_outage("db_payment_rate", requests=2)
-    state = tmp_path / "s.sqlite3"
-    await passes_until_ok(sandbox, state, ("orders",))
-    assert faults.injected["db_payment_rate"] == 2
-    assert await failures(sandbox, state, ("orders",)) == []
-    invoice = dolibarr_invoice(sandbox, oid)
-    assert invoice is not None and Decimal(invoice["total_ttc"]) == shop_total(shop, oid)
-    assert sandbox.dolibarr.count("payments") == 1
+    await _one_order_through_an_outage(make_sandbox, tmp_path, "db_payment_rate", ("/payments",))
 
 
 async def test_an_invoice_create_failing_without_a_reason_is_looked_up_and_sent_again_not_filed(
@@ -164,21 +170,9 @@ async def test_an_invoice_create_failing_without_a_reason_is_looked_up_and_sent_
 ) -> None:
     """500 "Error creating invoice" with ``"0": null`` (the invoice's error empty: its connection went away; real
     20.0.2 in CI, the order filed for good and its invoice missing). Looked up, then made once."""
-    shop = small_shop()
-    a, b = simple_products(shop)[:2]
-    oid = shop.create_order(french_customer(shop), [(a, 2), (b, 1)], state_id=PAYMENT_ACCEPTED)
-    sandbox = await make_sandbox({"main": shop})
-    faults = sandbox.dolibarr_faults
-    faults.only_methods = frozenset({"POST"})
-    faults.only_paths = ("/invoices",)
-    faults.start_outage("db_no_reason", requests=2)
-    state = tmp_path / "s.sqlite3"
-    await passes_until_ok(sandbox, state, ("orders",))
-    assert faults.injected["db_no_reason"] == 2
-    assert await failures(sandbox, state, ("orders",)) == []
-    invoice = dolibarr_invoice(sandbox, oid)
-    assert invoice is not None and Decimal(invoice["total_ttc"]) == shop_total(shop, oid)
-    assert sandbox.dolibarr.count("invoices") == 1 and sandbox.dolibarr.count("payments") == 1
+    await _one_order_through_an_outage(
+        make_sandbox, tmp_path, "db_no_reason", ("/invoices",), frozenset({"POST"})
+    )
 
 
 async def test_an_upload_whose_file_could_not_be_indexed_is_sent_again_not_filed(
