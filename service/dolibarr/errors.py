@@ -207,6 +207,13 @@ _HTTP_PREFIX = re.compile(
 )
 
 
+def _numbered_details(data: Mapping[str, Any]) -> list[Any]:
+    """The ``"0"``, ``"1"``... details of a Restler error body, as sent (``null`` included). Restler puts the
+    object's errors under "error" ("0": "ErrorBarCodeAlreadyUsed", captured); older answers carried them at the
+    top level."""
+    return [v for k, v in [*data["error"].items(), *data.items()] if str(k).isdigit()]
+
+
 def dolibarr_message(body: bytes) -> str:
     """Dolibarr's own words from a Restler error body (``error.message`` plus the ``"0"``, ``"1"``...
     details), without the HTTP reason prefix. Empty when the body is not such an error."""
@@ -215,10 +222,7 @@ def dolibarr_message(body: bytes) -> str:
         return ""
     message = str(data["error"].get("message") or "").strip()
     message = _HTTP_PREFIX.sub("", message)
-    # Restler puts the object's errors under "error" ("0": "ErrorBarCodeAlreadyUsed", captured); older answers
-    # carried them at the top level
-    numbered = [*data["error"].items(), *data.items()]
-    details = [str(v).strip() for k, v in numbered if str(k).isdigit() and v is not None and str(v).strip()]
+    details = [str(v).strip() for v in _numbered_details(data) if v is not None and str(v).strip()]
     details = [d for d in details if d not in message]
     if details:
         message = f"{message}: {'; '.join(details)}" if message else "; ".join(details)
@@ -351,7 +355,7 @@ def _no_reason(a: Answer) -> bool:
         return False
     # RestException(500, "Error creating invoice", [$object->error, ...$object->errors]) with all of them empty:
     # {"error": {"code": 500, "message": "...: Error creating invoice", "0": null}} (real 20.0.2, MariaDB stopped)
-    numbered = [v for k, v in [*error["error"].items(), *error.items()] if str(k).isdigit()]
+    numbered = _numbered_details(error)
     no_detail = bool(numbered) and all(v is None or not str(v).strip() for v in numbered)
     return a.message.rstrip().endswith(":") or no_detail or bool(_FILE_NOT_STORED.search(a.message))
 

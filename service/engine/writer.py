@@ -24,7 +24,7 @@ import dataclasses
 import json
 import random
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass
 from enum import Enum
 from typing import Any, TypeVar
@@ -253,9 +253,8 @@ class ObjectWriter:
             shared = self._shared.pop((item.kind, item.ps_id), False)
             await self._commit(item, object_id, ref, digest, subs, shared=shared)
         finally:
-            self._refs_claimed.pop(
-                (item.kind, item.ps_id), None
-            )  # the state holds it now (or nothing was made)
+            # the state holds the ref now (or nothing was made)
+            self._refs_claimed.pop((item.kind, item.ps_id), None)
         return Outcome.CREATED, object_id
 
     async def _held(
@@ -446,9 +445,7 @@ class ObjectWriter:
         self, item: Item, payload: ProductPayload, ids: Mapping[Ref, int]
     ) -> tuple[int, str]:
         base = payload.ref
-        candidates = [numbered_ref(base, n) for n in range(MAX_REF_SUFFIX + 1)]
-        candidates.append(own_ref(base, self.shop, item.ps_id))
-        for n, candidate in enumerate(candidates):
+        for n, candidate in enumerate(_ref_candidates(base, self.shop, item.ps_id)):
             owner = await self.store.record_by_ref("product", candidate)
             if owner is not None and (owner.shop, owner.ps_id) != (self.shop, item.ps_id):
                 if n == 0 and payload.ref_shared and owner.shop != self.shop and owner.dolibarr_id:
@@ -496,8 +493,8 @@ class ObjectWriter:
             await self._sync_categories(object_id, payload.categories, ids, created=True)
             return object_id, candidate
         raise PermanentError(
-            f"product ref {base!r}, its {MAX_REF_SUFFIX} numbered alternatives and {candidates[-1]!r} are all "
-            "taken in Dolibarr"
+            f"product ref {base!r}, its {MAX_REF_SUFFIX} numbered alternatives and "
+            f"{own_ref(base, self.shop, item.ps_id)!r} are all taken in Dolibarr"
         )
 
     async def _shareable(self, ref: str) -> RemoteObject | None:
@@ -600,6 +597,14 @@ class ObjectWriter:
 def busy_delay(attempt: int) -> float:
     """Full-jitter backoff after a deadlock (0.2 s, 0.4 s, 0.8 s ... at most): concurrent losers spread out."""
     return random.random() * BUSY_BASE_DELAY_S * float(2**attempt)
+
+
+def _ref_candidates(base: str, shop: str, ps_id: str) -> Iterator[str]:
+    """``base``, ``base-1`` ... ``base-50``, then ``base-<shop>-<ps_id>``: each made only when the one before is
+    taken (the first is nearly always free, and cleaning a ref is not free)."""
+    for n in range(MAX_REF_SUFFIX + 1):
+        yield numbered_ref(base, n)
+    yield own_ref(base, shop, ps_id)
 
 
 def _is_numbered(base: str, given: str) -> bool:

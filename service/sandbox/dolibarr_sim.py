@@ -474,8 +474,9 @@ class DolibarrSim:
                 if answer is not None:
                     return answer
             rng = request.app[faults.FAULTS_KEY].rng
-            if database.payment_rate_error(request.method, tail_of(request)) and rng.random() < 0.5:
-                return await payment_rate(request)
+            rate_unread = database.payment_rate_error(request.method, tail_of(request))
+            if rate_unread is not None and rng.random() < 0.5:
+                return error_response(rate_unread)
             if rng.random() < 0.5:
                 return await key_lookup(request)
             return await page(request)
