@@ -249,9 +249,14 @@ _NUMBERING_RACE = re.compile(
 # two saves of one object's extrafields at once: insertExtraFields deletes then inserts its row, and the second
 # insert meets the first (real 20.0.2, PUT /products/{id} after a lost state file: uk_product_extrafields)
 _EXTRAFIELDS_RACE = r"Duplicate entry .{0,200}? for key .{0,10}uk_\w*_extrafields"
+# MariaDB's words for a connection lost or refused mid-request (stopped, restarted, overloaded): the transaction
+# the request was in never committed (REST and SOAP alike)
+DB_CONNECTION_LOST = (
+    r"server has gone away|Lost connection to|Too many connections|Server shutdown in progress|"
+    r"Connection was killed|Can't connect to (local )?(MySQL|MariaDB) server"
+)
 _DB_TRANSIENT = re.compile(
-    r"Deadlock found|Lock wait timeout|server has gone away|Too many connections|Lost connection to|"
-    + _EXTRAFIELDS_RACE,
+    r"Deadlock found|Lock wait timeout|" + DB_CONNECTION_LOST + "|" + _EXTRAFIELDS_RACE,
     re.IGNORECASE,
 )
 # the conflicts after which InnoDB rolled the whole transaction back
@@ -523,7 +528,9 @@ def _numbering_race_error(a: Answer) -> SyncError:
 
 
 def _db_transient(a: Answer) -> bool:
-    return a.status is not None and a.status >= 500 and bool(_DB_TRANSIENT.search(a.text))
+    # 4xx too: the payment endpoints wrap their work in a transaction and answer 400 with the database's error
+    # ("Add payment to bank error : MySQL server has gone away", real 20.0.2, MariaDB stopped mid-sync)
+    return a.status is not None and a.status >= 400 and bool(_DB_TRANSIENT.search(a.text))
 
 
 def _db_transient_error(a: Answer) -> SyncError:
@@ -572,17 +579,25 @@ def _technical_page_error(a: Answer) -> SyncError:
     return TransientError(what, where=a.where, status=a.status)
 
 
-def _rate_unread(a: Answer) -> bool:
-    return a.status == 400 and "FailedToFoundTheConversionRateForInvoice" in a.message
+# api_invoices' payment endpoints: RestException(400, "Payment error : " . $paiement->error) after a rollback, and
+# the same for "Add payment to bank error : ". The reasons that mean the database failed rather than a refusal:
+# none at all (an object's error left empty), or the invoice's rate unread - Paiement::create reads each
+# invoice's multicurrency_tx (MultiCurrency::getInvoiceRate) before its first INSERT and answers
+# FailedToFoundTheConversionRateForInvoice when that SELECT fails (real 20.0.2, MariaDB stopped during a sync);
+# an invoice ps2doli made always has its rate.
+_PAYMENT_ROLLED_BACK = re.compile(
+    r"(Add payment to bank|Payment) error :\s*(FailedToFoundTheConversionRateForInvoice\s*)?$", re.IGNORECASE
+)
 
 
-def _rate_unread_error(a: Answer) -> SyncError:
-    # Paiement::create reads each invoice's multicurrency_tx (MultiCurrency::getInvoiceRate) before its first
-    # INSERT and answers this when the SELECT fails: the database went away mid-request (real 20.0.2, MariaDB
-    # stopped during a sync). An invoice ps2doli made always has its rate, so the read failed: retry later.
+def _payment_unexplained(a: Answer) -> bool:
+    return a.status == 400 and bool(_PAYMENT_ROLLED_BACK.search(a.message))
+
+
+def _payment_unexplained_error(a: Answer) -> SyncError:
     return TransientError(
-        f"Dolibarr could not read the invoice's currency rate during {a.sends} (its database went away?); "
-        "nothing was stored",
+        f"Dolibarr failed {a.sends} without a refusal ({first_bytes(a.message, 100)}: its database went away?); "
+        "the payment was rolled back, nothing was stored",
         where=a.where,
         status=a.status,
     )
@@ -712,12 +727,18 @@ RULES: tuple[Rule, ...] = (
     Rule("ref already exists (ErrorProductAlreadyExists)", _ref_exists, _ref_exists_error),
     Rule("category exists at the same level", _category_exists, _category_exists_error),
     Rule("5xx numbering race (duplicate unique ref)", _numbering_race, _numbering_race_error),
-    Rule("5xx database busy (deadlock, lock wait, gone away)", _db_transient, _db_transient_error),
+    Rule(
+        "4xx/5xx database busy or gone (deadlock, lock wait, gone away)", _db_transient, _db_transient_error
+    ),
     Rule("500 variant create failed without a reason", _variant_unexplained, _variant_unexplained_error),
     Rule("5xx technical error HTML page", _technical_page, _technical_page_error),
     Rule("409 conflict (object in use)", _status(409), _in_use),
     Rule("delete refused: the record has children (ErrorRecordHasChildren)", _delete_refused, _in_use),
-    Rule("400 payment: the invoice's rate unread (database going away)", _rate_unread, _rate_unread_error),
+    Rule(
+        "400 payment rolled back without a refusal (rate unread, no reason)",
+        _payment_unexplained,
+        _payment_unexplained_error,
+    ),
     Rule("other 4xx (400 validation, 405, ...)", _client_error, _bad_request),
     Rule("500 JSON error without a reason, or a file not stored", _no_reason, _no_reason_error),
     Rule("5xx with Dolibarr's JSON error", _server_error_json, _server_error_json_build),

@@ -36,7 +36,7 @@ from collections.abc import Mapping
 
 import aiohttp
 
-from service.dolibarr.errors import REF_TAKEN, DatabaseBusy, RefAlreadyExists
+from service.dolibarr.errors import DB_CONNECTION_LOST, REF_TAKEN, DatabaseBusy, RefAlreadyExists
 from service.errors import (
     AmbiguousWrite,
     BadResponse,
@@ -71,7 +71,7 @@ _MODULE_OFF = re.compile(
     r"WarningModuleNotActive|Module\s+WebServices?\s+(is\s+)?not\s+(active|enabled)", re.I
 )
 _TRANSIENT_LABEL = re.compile(
-    r"Deadlock found|Lock wait timeout|server has gone away|Too many connections|Lost connection to|"
+    r"Deadlock found|Lock wait timeout|" + DB_CONNECTION_LOST + "|"
     r"Duplicate entry .{0,200}? for key .{0,10}uk_\w*ref|Duplicate value in a unique field",
     re.IGNORECASE | re.DOTALL,
 )

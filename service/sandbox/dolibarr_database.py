@@ -459,6 +459,17 @@ def payment_rate_error(method: str, route: str) -> DolibarrError | None:
     )
 
 
+def payment_bank_error(method: str, route: str) -> DolibarrError | None:
+    """A payment whose bank line could not be written because the database went away (Paiement::addPaymentToBank
+    failed, the transaction rolled back: nothing stored), or None for another call. Real 20.0.2, MariaDB stopped
+    mid-sync."""
+    if method != "POST" or not _PAYMENT.match(route):
+        return None
+    return DolibarrError(
+        400, "Add payment to bank error : MySQL server has gone away", "api_invoices.class.php:1535"
+    )
+
+
 MODULE_DIRS = {"product": "produit", "produit": "produit", "service": "produit", "order": "commande",
                "commande": "commande", "invoice": "facture", "facture": "facture", "thirdparty": "societe",
                "societe": "societe"}  # fmt: skip

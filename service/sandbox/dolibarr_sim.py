@@ -428,10 +428,11 @@ class DolibarrSim:
     # the database stopped: the fault plan's outage kinds (dolibarr_database.py says what each is)
     # ------------------------------------------------------------------------------------------------------
     def database_answers(self) -> dict[str, faults.Answer]:
-        """``db_page``, ``db_key_lookup``, ``db_no_reason``, ``db_file``, ``db_payment_rate`` and ``database_down``
-        (each request the answer that fits it: an upload ``db_file``, a validation ``db_no_reason``, a payment half
-        the time the 400 of its unread invoice rate, anything else the page or the key lookup's 503, drawn from the
-        plan's seeded random source)."""
+        """``db_page``, ``db_key_lookup``, ``db_no_reason``, ``db_file``, ``db_payment_rate``, ``db_payment_bank``
+        and ``database_down`` (each request the answer that fits it: an upload ``db_file``, a validation
+        ``db_no_reason``, a payment a third of the time the 400 of its unread invoice rate and a third the 400 of
+        its bank line, anything else the page or the key lookup's 503, drawn from the plan's seeded random
+        source)."""
 
         def tail_of(request: web.Request) -> str:
             path = request.path
@@ -468,15 +469,24 @@ class DolibarrSim:
             error = database.payment_rate_error(request.method, tail_of(request))
             return None if error is None else error_response(error)
 
+        async def payment_bank(request: web.Request) -> web.StreamResponse | None:
+            error = database.payment_bank_error(request.method, tail_of(request))
+            return None if error is None else error_response(error)
+
         async def mixed(request: web.Request) -> web.StreamResponse | None:
             for fitting in (file, no_reason):
                 answer = await fitting(request)
                 if answer is not None:
                     return answer
             rng = request.app[faults.FAULTS_KEY].rng
-            rate_unread = database.payment_rate_error(request.method, tail_of(request))
-            if rate_unread is not None and rng.random() < 0.5:
-                return error_response(rate_unread)
+            draw = rng.random()
+            for answer_of_payment, share in (
+                (database.payment_rate_error, 1 / 3),
+                (database.payment_bank_error, 2 / 3),
+            ):
+                payment_error = answer_of_payment(request.method, tail_of(request))
+                if payment_error is not None and draw < share:
+                    return error_response(payment_error)
             if rng.random() < 0.5:
                 return await key_lookup(request)
             return await page(request)
@@ -487,6 +497,7 @@ class DolibarrSim:
             "db_no_reason": no_reason,
             "db_file": file,
             "db_payment_rate": payment_rate,
+            "db_payment_bank": payment_bank,
             "database_down": mixed,
         }
 

@@ -165,6 +165,15 @@ async def test_a_payment_whose_invoice_rate_could_not_be_read_is_tried_again_not
     await _one_order_through_an_outage(make_sandbox, tmp_path, "db_payment_rate", ("/payments",))
 
 
+async def test_a_payment_whose_bank_line_met_a_lost_database_is_tried_again_not_filed(
+    make_sandbox: SandboxFactory, tmp_path: Path
+) -> None:
+    """400 'Add payment to bank error : MySQL server has gone away': addPaymentToBank failed and the payment's
+    transaction rolled back (real 20.0.2 in CI, MariaDB stopped mid-sync: the order filed for good, its invoice
+    unpaid). Nothing was stored: the payment is tried again, once."""
+    await _one_order_through_an_outage(make_sandbox, tmp_path, "db_payment_bank", ("/payments",))
+
+
 async def test_an_invoice_create_failing_without_a_reason_is_looked_up_and_sent_again_not_filed(
     make_sandbox: SandboxFactory, tmp_path: Path
 ) -> None:

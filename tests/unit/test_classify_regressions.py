@@ -124,6 +124,27 @@ def test_a_payment_whose_invoice_rate_could_not_be_read_is_transient_not_a_refus
     )
 
 
+@pytest.mark.parametrize(
+    "message",
+    [
+        "Bad Request: Add payment to bank error : MySQL server has gone away",
+        "Bad Request: Payment error : Lost connection to MySQL server during query",
+        "Bad Request: Payment error : Server shutdown in progress",
+        "Bad Request: Payment error : ",
+        "Bad Request: Add payment to bank error : ",
+    ],
+)
+def test_a_payment_rolled_back_because_the_database_went_away_is_transient_not_a_refusal(
+    message: str,
+) -> None:
+    """Regression (real 20.0.2 in CI, MariaDB stopped mid-sync): the payment endpoints run in one transaction and
+    answer 400 with the database's error, or none; 'Add payment to bank error : MySQL server has gone away' was a
+    PermanentError that filed the order, its invoice left unpaid. Nothing was stored: try again."""
+    body = json.dumps({"error": {"code": 400, "message": message}}).encode()
+    error = classify("POST", 400, {}, body, Where(), route="/invoices/paymentsdistributed")
+    assert isinstance(error, TransientError) and not isinstance(error, PermanentError), error
+
+
 def test_a_create_failing_with_an_empty_object_error_is_ambiguous_not_a_refusal() -> None:
     """Regression (real 20.0.2, MariaDB stopped mid-sync): RestException(500, "Error creating invoice",
     [$invoice->error]) with that error empty answers ``"0": null``; it read "Error creating invoice: None", a
