@@ -22,7 +22,15 @@ import yarl
 from service.dolibarr.charset import storable
 from service.dolibarr.errors import IDEMPOTENT_METHODS, DatabaseBusy, classify, read_body, redact
 from service.dolibarr.limit import AdaptiveLimit
-from service.errors import BadResponse, ConfigError, NotFound, PermanentError, TransientError, Where
+from service.errors import (
+    BadResponse,
+    ConfigError,
+    NotFound,
+    PermanentError,
+    SyncError,
+    TransientError,
+    Where,
+)
 from service.settings import DolibarrSettings, RetrySettings
 
 log = structlog.get_logger("service.dolibarr.rest")
@@ -77,6 +85,12 @@ class RestHttp:
         self._timeout = aiohttp.ClientTimeout(total=settings.timeout_s)
         self._ssl: bool = settings.verify_tls
         self.limit = AdaptiveLimit(settings.max_concurrency)
+        # Dolibarr answers 401 when its database goes away between reading the key's user and loading it
+        # (api_access.class.php: User::fetch fails): a key it accepted before is refused this many times in a row
+        # before the refusal is believed (each such request was refused before its handler ran: nothing done)
+        self._key_accepted = False
+        self._refusals_in_a_row = 0
+        self.refusals_believed_after = max(3, retry.attempts)
         # test seams
         self.sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
         self.random: Callable[[], float] = random.random
@@ -241,10 +255,26 @@ class RestHttp:
                 self._secrets,
             )
         if error is not None:
-            raise redact(error, self._secrets)
+            raise redact(self._key_refused(error), self._secrets)
+        self._key_accepted, self._refusals_in_a_row = True, 0
         if status in (204, 304) or not decoded.strip():
             return None
         return json.loads(decoded, parse_float=Decimal)
+
+    def _key_refused(self, error: SyncError) -> SyncError:
+        """A 401 for the key this process has used is transient until it comes ``refusals_believed_after``
+        times in a row (then: the key was revoked, a configuration error)."""
+        if not (isinstance(error, ConfigError) and error.status == 401 and self._key_accepted):
+            return error
+        self._refusals_in_a_row += 1
+        if self._refusals_in_a_row >= self.refusals_believed_after:
+            return error
+        return TransientError(
+            f"Dolibarr refused the API key it accepted before ({error.message}); it does so when its database "
+            "goes away while checking the key: nothing was done",
+            where=error.where,
+            status=error.status,
+        )
 
     def _storable(self, value: Any, where: Where, method: str = "GET", path: str = "") -> Any:
         """``value`` with its text in a form Dolibarr's database connection stores (``dolibarr/charset.py``)."""

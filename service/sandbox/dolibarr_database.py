@@ -430,6 +430,17 @@ def key_lookup_error() -> DolibarrError:
     )
 
 
+def user_fetch_error() -> DolibarrError:
+    """api_access.class.php:173: the key's row was read, then loading its user failed (the database went away in
+    between): the 401 of a wrong key, for the right one. Real 20.0.2, MariaDB stopped mid-sync."""
+    return DolibarrError(
+        401,
+        "Error user not valid (not found with api key or bad status or bad validity dates) (conf->entity=1)",
+        "api_access.class.php:173",
+        stage="authenticate",
+    )
+
+
 _VALIDATE = re.compile(r"^(orders|invoices)/\d+/validate$")
 
 

@@ -428,11 +428,11 @@ class DolibarrSim:
     # the database stopped: the fault plan's outage kinds (dolibarr_database.py says what each is)
     # ------------------------------------------------------------------------------------------------------
     def database_answers(self) -> dict[str, faults.Answer]:
-        """``db_page``, ``db_key_lookup``, ``db_no_reason``, ``db_file``, ``db_payment_rate``, ``db_payment_bank``
-        and ``database_down`` (each request the answer that fits it: an upload ``db_file``, a validation
-        ``db_no_reason``, a payment a third of the time the 400 of its unread invoice rate and a third the 400 of
-        its bank line, anything else the page or the key lookup's 503, drawn from the plan's seeded random
-        source)."""
+        """``db_page``, ``db_key_lookup``, ``db_user_fetch``, ``db_no_reason``, ``db_file``, ``db_payment_rate``,
+        ``db_payment_bank`` and ``database_down`` (each request the answer that fits it: an upload ``db_file``, a
+        validation ``db_no_reason``, a payment a third of the time the 400 of its unread invoice rate and a third
+        the 400 of its bank line, anything else the page, the key lookup's 503 or now and then the user fetch's
+        401, drawn from the plan's seeded random source)."""
 
         def tail_of(request: web.Request) -> str:
             path = request.path
@@ -446,6 +446,9 @@ class DolibarrSim:
 
         async def key_lookup(request: web.Request) -> web.StreamResponse:
             return error_response(database.key_lookup_error())
+
+        async def user_fetch(request: web.Request) -> web.StreamResponse:
+            return error_response(database.user_fetch_error())
 
         async def no_reason(request: web.Request) -> web.StreamResponse | None:
             error = database.no_reason_error(request.method, tail_of(request))
@@ -487,7 +490,10 @@ class DolibarrSim:
                 payment_error = answer_of_payment(request.method, tail_of(request))
                 if payment_error is not None and draw < share:
                     return error_response(payment_error)
-            if rng.random() < 0.5:
+            draw = rng.random()
+            if draw < 0.05:
+                return await user_fetch(request)
+            if draw < 0.5:
                 return await key_lookup(request)
             return await page(request)
 
@@ -498,6 +504,7 @@ class DolibarrSim:
             "db_file": file,
             "db_payment_rate": payment_rate,
             "db_payment_bank": payment_bank,
+            "db_user_fetch": user_fetch,
             "database_down": mixed,
         }
 

@@ -76,7 +76,8 @@ class FaultPlan:
     An *outage* (:meth:`start_outage`) gives every request one kind for a while - ``seconds`` of wall time
     and/or the next ``requests`` requests it applies to (``only_methods`` / ``only_paths`` still restrict it;
     the rates and ``fail_next`` wait until it ends), then ends by itself: Dolibarr's database stopped (``database_down`` and its single answers
-    ``db_page``, ``db_key_lookup``, ``db_no_reason``, ``db_file``, ``db_payment_rate``, ``db_payment_bank``), the shop's webservice switched off
+    ``db_page``, ``db_key_lookup``, ``db_user_fetch``, ``db_no_reason``, ``db_file``, ``db_payment_rate``,
+    ``db_payment_bank``), the shop's webservice switched off
     (``webservice_off``). Those kinds are worded by the simulator (``install(answers=...)``); a kind whose
     answer does not fit a request (``db_file`` on anything but an upload) lets it run and is not counted.
     """
@@ -97,7 +98,7 @@ class FaultPlan:
     fail_next: int = 0
     # error | reset | html | truncate | error_after | timeout | unauthorized | throttle | deadlock, and the
     # outage kinds of the simulators (database_down, db_page, db_key_lookup, db_no_reason, db_file,
-    # db_payment_rate, db_payment_bank, webservice_off)
+    # db_payment_rate, db_payment_bank, db_user_fetch, webservice_off)
     fail_next_kind: str = "error"
     retry_after_s: int = 30  # the Retry-After of a "throttle" answer (429 Too Many Requests)
     down: bool = False  # every request answers 503 HTML (a side that is down)

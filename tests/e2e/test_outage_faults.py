@@ -89,6 +89,43 @@ async def test_the_key_lookup_failing_as_the_database_goes_away_files_nothing(
     assert_catalog_once(sandbox)
 
 
+async def test_a_401_for_the_key_accepted_before_is_the_database_going_away_not_a_wrong_key(
+    sandbox: Sandbox, tmp_path: Path
+) -> None:
+    """401 'Error user not valid' for the key the process was using (api_access.class.php read the key's row, then
+    failed to load its user: real 20.0.2, MariaDB stopped mid-sync, the products pass ended as a configuration
+    error, exit 2). The call never ran: tried again, no pass ends on a configuration error, nothing filed."""
+    faults = sandbox.dolibarr_faults
+    state = tmp_path / "s.sqlite3"
+    async with engine_for(sandbox, state, resources=CATALOG) as w:
+        categories = await w.engine.run_pass("main", "categories")
+        faults.only_methods = frozenset({"POST"})
+        faults.start_outage("db_user_fetch", requests=2)
+        products = await w.engine.run_pass("main", "products")
+        customers = await w.engine.run_pass("main", "customers")
+    assert faults.injected["db_user_fetch"] == 2
+    for report in (categories, products, customers):
+        assert report.error_kind != "config", report
+    await passes_until_ok(sandbox, state, CATALOG)
+    assert await failures(sandbox, state) == []
+    assert_catalog_once(sandbox)
+
+
+async def test_a_key_refused_again_and_again_is_a_wrong_key_after_all(
+    sandbox: Sandbox, tmp_path: Path
+) -> None:
+    """The other side of the rule above: a key revoked while the process runs is a configuration error once it
+    is refused three times in a row."""
+    faults = sandbox.dolibarr_faults
+    async with engine_for(sandbox, tmp_path / "s.sqlite3", resources=CATALOG) as w:
+        await w.engine.run_pass("main", "categories")
+        faults.start_outage("db_user_fetch")
+        report = await w.engine.run_pass("main", "customers")
+    assert report.outcome == "error" and report.error_kind == "config", report
+    assert "Dolibarr refused the API key" in report.error
+    assert 3 <= faults.injected["db_user_fetch"] <= 4
+
+
 async def test_the_database_down_page_ends_the_pass_quietly_and_the_next_one_brings_everything(
     sandbox: Sandbox, tmp_path: Path
 ) -> None:
