@@ -30,6 +30,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 
 from service.engine.pipeline import PassReport, SyncEngine
 from service.engine.reconcile import RECONCILE, Reconciler
+from service.engine.rounds import run_round
 from service.engine.streams import STREAMS
 from service.engine.sweeps import Sweeper
 from service.observe import Metrics, serve
@@ -160,14 +161,14 @@ class Service:
         health.record(report, self.settings.retry.base_delay_s * 10)
 
     async def first_round(self) -> None:
-        """Every job once, in dependency order, before the intervals take over."""
-        for shop in self.settings.shops:
-            for resource in shop.enabled():
-                if self.engine.stopping.is_set():
-                    return
-                if await done_lately(self.engine.store, shop, resource):
-                    continue
-                await self._tick(shop.name, resource)
+        """Every job once before the intervals take over, each after those it depends on (rounds.py)."""
+
+        async def first(shop: str, resource: str) -> None:
+            if not await done_lately(self.engine.store, self.settings.shop(shop), resource):
+                await self._tick(shop, resource)
+
+        jobs = [(shop.name, resource) for shop in self.settings.shops for resource in shop.enabled()]
+        await run_round(jobs, first, stopping=self.engine.stopping)
 
     def request_stop(self) -> None:
         if not self.engine.stopping.is_set():

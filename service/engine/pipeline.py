@@ -29,6 +29,7 @@ from service.engine.catalog_streams import CATALOG_STREAMS
 from service.engine.lanes import Lanes, Recent, SingleFlight
 from service.engine.readahead import read_ahead
 from service.engine.reference import ReferenceData
+from service.engine.rounds import run_round
 from service.engine.streams import STREAMS, Batch, Page, Stream, ps_id_of
 from service.engine.writer import Item, ObjectWriter, Outcome, describe
 from service.errors import ConfigError, PermanentError, SyncError, TransientError, Where
@@ -147,6 +148,8 @@ class SyncEngine:
         # outcomes of pushes made to satisfy a dependency, reported by the item's own pass when it comes
         self._dependency_outcomes: dict[Ref, Outcome] = {}
         self._pass_locks: dict[tuple[str, str], asyncio.Lock] = {}
+        # a shop's context load and catalog setup: once, whichever of its passes running side by side comes first
+        self._shop_locks: dict[str, asyncio.Lock] = {}
         self._pushers: dict[type, Pusher] = {}
         # kind token of a ref_ext (``product`` in ps-main-product-12) -> the stream that can load it
         self._loaders: dict[str, str] = {
@@ -183,6 +186,11 @@ class SyncEngine:
         return self._writers[shop]
 
     async def context(self, shop: ShopSettings) -> ShopContext:
+        # passes of one shop run side by side (rounds.py): the first ones would each load the same context
+        async with self._shop_locks.setdefault(shop.name, asyncio.Lock()):
+            return await self._context(shop)
+
+    async def _context(self, shop: ShopSettings) -> ShopContext:
         capabilities = await self.port.capabilities()
         ctx = await self.reference.context(
             shop, self.clients[shop.name], main_currency=capabilities.main_currency
@@ -244,8 +252,10 @@ class SyncEngine:
                 await self.finish_run(run_id, report)
                 return report
             if resource in CATALOG_SETUP_RESOURCES and shop.name not in self._catalog_ready:
-                await prepare_catalog(self.port, self.writer(shop.name), self.store, shop, ctx)
-                self._catalog_ready.add(shop.name)
+                async with self._shop_locks.setdefault(shop.name, asyncio.Lock()):
+                    if shop.name not in self._catalog_ready:
+                        await prepare_catalog(self.port, self.writer(shop.name), self.store, shop, ctx)
+                        self._catalog_ready.add(shop.name)
             stream = self.stream(shop, resource)
             await self._retry_failures(shop, stream, ctx, report)
             cursor = await self.store.cursor(shop.name, resource)
@@ -532,13 +542,6 @@ class SyncEngine:
         *,
         on_done: Callable[[PassReport], Awaitable[None]] | None = None,
     ) -> list[PassReport]:
-        """Passes in order (the given order is dependency order: categories before products...)."""
-        reports = []
-        for shop, resource in jobs:
-            if self.stopping.is_set():
-                break
-            report = await self.run_pass(shop, resource)
-            reports.append(report)
-            if on_done is not None:
-                await on_done(report)
-        return reports
+        """One pass per job, each once the earlier ones it depends on ended (rounds.py: the given order is the
+        dependency order; independent chains, customers beside the catalog, run side by side)."""
+        return await run_round(jobs, self.run_pass, stopping=self.stopping, on_done=on_done)
