@@ -69,7 +69,7 @@ from service.dolibarr.soap_envelopes import (
     ZeepClient,
     ZeepSettings,
     element_value,
-    fill,
+    fill_call,
     local_name,
     parse_envelope,
     plain,
@@ -447,7 +447,7 @@ class DolibarrSoapClient:
         op = server.operation(operation)
         parts = {"authentication": self._auth(), **self._storable(args, where, operation)}
         try:
-            filled = fill(op.input.body.type, parts)
+            filled = fill_call(op.input.body.type, parts)
             envelope = server.client.create_message(server.client.service, operation, **filled)
         except (zeep.exceptions.Error, TypeError, ValueError) as exc:
             raise PermanentError(

@@ -206,6 +206,22 @@ def fill(xsd_type: Any, value: Any) -> Any:
     return value
 
 
+def fill_call(xsd_type: Any, parts: Mapping[str, Any]) -> Any:
+    """An operation's parts for zeep, where each part before the last one given is sent, empty when not given.
+
+    Dolibarr's NuSOAP calls the PHP function with the request's parts by position (``call_user_func_array``
+    over ``array_values``), whatever their names: ``getInvoice`` with ``ref_ext`` alone ran as ``getInvoice($auth,
+    $id = 'ps-main-invoice-38')`` and found nothing (real 20.0.2). An empty part is PHP's ``''``: falsy, as
+    the functions' defaults (``$id = 0``, ``$ref = ''``) are."""
+    filled = fill(xsd_type, parts)
+    elements = [name for name, _ in getattr(xsd_type, "elements", [])]
+    given = [i for i, name in enumerate(elements) if parts.get(name) is not None]
+    for name in elements[: max(given, default=-1)]:
+        if filled.get(name) is _SkipValue:
+            filled[name] = ""
+    return filled
+
+
 @dataclass
 class Server:
     """One Dolibarr SOAP server, its WSDL loaded into zeep."""

@@ -1604,7 +1604,10 @@ async def _handle(request: web.Request) -> web.StreamResponse:
             500,
         )
     request.app[OPERATIONS_KEY][name] += 1
-    args = {etree.QName(child).localname: _php_value(child) for child in call if isinstance(child.tag, str)}
+    # NuSOAP calls the PHP function with the parts by position (call_user_func_array over array_values), whatever
+    # their names: a request that leaves out a part before another one shifts the others (real 20.0.2)
+    given = [child for child in call if isinstance(child.tag, str)]
+    args = {name: _php_value(child) for (name, _kind), child in zip(operation.inputs, given, strict=False)}
     refused = _check_authentication(args.get("authentication"), config)
     if refused is None and name in config["denied"]:
         refused = _Refused("PERMISSION_DENIED", "User does not have permission for this request")

@@ -409,6 +409,26 @@ def test_a_second_sync_makes_no_soap_write(soap_run: SoapRun) -> None:
     assert [p for _, p, _ in soap_run.second_posts if not p.startswith("/webservices/server_other.php")] == []
 
 
+async def test_each_kind_is_found_by_ref_ext_over_soap(soap_run: SoapRun, pair: Pair) -> None:
+    """Regression: Dolibarr's NuSOAP passes the parts by position, so ``getInvoice`` sent with ``ref_ext`` alone
+    looked for ``id = 'ps-main-invoice-38'`` and found nothing: an invoice whose create was in flight when the
+    process was killed was not found by the next one and made again (CI, this test file's kill test)."""
+    client = soap_client(pair)
+    try:
+        for kind, rows in (
+            ("product", soap_run.doli_products),
+            ("thirdparty", soap_run.doli_thirdparties),
+            ("order", soap_run.doli_orders),
+            ("invoice", soap_run.doli_invoices),
+        ):
+            row = next(r for r in rows if str(r.get("ref_ext") or "").startswith("ps-main-"))
+            found = await client.find_by_ref_ext(kind, str(row["ref_ext"]))  # type: ignore[arg-type]
+            assert found is not None and found.id == int(row["id"]), (kind, row["ref_ext"], found)
+            assert await client.find_by_ref_ext(kind, f"{row['ref_ext']}-nowhere") is None  # type: ignore[arg-type]
+    finally:
+        await client.close()
+
+
 # ------------------------------------------------------------------------------------------ check, errors
 
 
