@@ -90,7 +90,7 @@ class RestHttp:
         # before the refusal is believed (each such request was refused before its handler ran: nothing done)
         self._key_accepted = False
         self._refusals_in_a_row = 0
-        self.refusals_believed_after = max(3, retry.attempts)
+        self._refusals_believed_after = max(3, retry.attempts)
         # test seams
         self.sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
         self.random: Callable[[], float] = random.random
@@ -262,12 +262,12 @@ class RestHttp:
         return json.loads(decoded, parse_float=Decimal)
 
     def _key_refused(self, error: SyncError) -> SyncError:
-        """A 401 for the key this process has used is transient until it comes ``refusals_believed_after``
+        """A 401 for the key this process has used is transient until it comes ``_refusals_believed_after``
         times in a row (then: the key was revoked, a configuration error)."""
         if not (isinstance(error, ConfigError) and error.status == 401 and self._key_accepted):
             return error
         self._refusals_in_a_row += 1
-        if self._refusals_in_a_row >= self.refusals_believed_after:
+        if self._refusals_in_a_row >= self._refusals_believed_after:
             return error
         return TransientError(
             f"Dolibarr refused the API key it accepted before ({error.message}); it does so when its database "

@@ -55,33 +55,10 @@ async def run_round(
     """``run(shop, resource)`` for each job, each once the jobs it waits for ended; the reports in the jobs' order
     (a job ``run`` answered None for, or not started because ``stopping`` was set, has none)."""
     reports: dict[int, Report] = {}
-    for shop in dict.fromkeys(shop for shop, _ in jobs):
-        if stopping.is_set():
-            break
-        ended = {i: asyncio.Event() for i, job in enumerate(jobs) if job[0] == shop}
-        try:
-            async with asyncio.TaskGroup() as group:
-                for index in ended:
-                    group.create_task(_one(jobs, index, ended, run, stopping, on_done, reports))
-        except ExceptionGroup as failed:
-            # a pass that raised (a bug: passes report their errors) ends the round, the others cancelled; its
-            # error is raised as one pass after the other raised it, for the callers' handlers
-            raise failed.exceptions[0] from None
-    return [reports[i] for i in sorted(reports)]
 
-
-async def _one(
-    jobs: Sequence[tuple[str, str]],
-    index: int,
-    ended: Mapping[int, asyncio.Event],
-    run: Callable[[str, str], Awaitable[Report | None]],
-    stopping: asyncio.Event,
-    on_done: Callable[[Report], Awaitable[None]] | None,
-    reports: dict[int, Report],
-) -> None:
-    try:
-        for earlier in waits_for(jobs, index):
-            await ended[earlier].wait()
+    async def one(index: int, earlier: list[asyncio.Task[None]]) -> None:
+        if earlier:
+            await asyncio.wait(earlier)
         if stopping.is_set():
             return
         report = await run(*jobs[index])
@@ -89,5 +66,19 @@ async def _one(
             reports[index] = report
             if on_done is not None:
                 await on_done(report)
-    finally:
-        ended[index].set()
+
+    for shop in dict.fromkeys(shop for shop, _ in jobs):
+        if stopping.is_set():
+            break
+        try:
+            async with asyncio.TaskGroup() as group:
+                # in the jobs' order, so that the tasks a job waits for (earlier ones) exist when it is made
+                tasks: dict[int, asyncio.Task[None]] = {}
+                for index in (i for i, job in enumerate(jobs) if job[0] == shop):
+                    earlier = [tasks[i] for i in waits_for(jobs, index)]
+                    tasks[index] = group.create_task(one(index, earlier))
+        except ExceptionGroup as failed:
+            # a pass that raised (a bug: passes report their errors) ends the round, the others cancelled; its
+            # error is raised as one pass after the other raised it, for the callers' handlers
+            raise failed.exceptions[0] from None
+    return [reports[i] for i in sorted(reports)]

@@ -460,13 +460,21 @@ def no_reason_error(method: str, route: str) -> DolibarrError | None:
 _PAYMENT = re.compile(r"^invoices/(paymentsdistributed|\d+/payments)$")
 
 
+def _payment_error(method: str, route: str, message: str, line: str) -> DolibarrError | None:
+    """The 400 of a payment call (``POST /invoices/paymentsdistributed``, ``/invoices/{id}/payments``), or None."""
+    if method != "POST" or not _PAYMENT.match(route):
+        return None
+    return DolibarrError(400, message, line)
+
+
 def payment_rate_error(method: str, route: str) -> DolibarrError | None:
     """A payment whose invoice rate could not be read (Paiement::create: MultiCurrency::getInvoiceRate's SELECT
     failed, nothing inserted yet), or None for another call. Real 20.0.2, MariaDB stopped mid-sync."""
-    if method != "POST" or not _PAYMENT.match(route):
-        return None
-    return DolibarrError(
-        400, "Payment error : FailedToFoundTheConversionRateForInvoice", "api_invoices.class.php:1520"
+    return _payment_error(
+        method,
+        route,
+        "Payment error : FailedToFoundTheConversionRateForInvoice",
+        "api_invoices.class.php:1520",
     )
 
 
@@ -474,10 +482,8 @@ def payment_bank_error(method: str, route: str) -> DolibarrError | None:
     """A payment whose bank line could not be written because the database went away (Paiement::addPaymentToBank
     failed, the transaction rolled back: nothing stored), or None for another call. Real 20.0.2, MariaDB stopped
     mid-sync."""
-    if method != "POST" or not _PAYMENT.match(route):
-        return None
-    return DolibarrError(
-        400, "Add payment to bank error : MySQL server has gone away", "api_invoices.class.php:1535"
+    return _payment_error(
+        method, route, "Add payment to bank error : MySQL server has gone away", "api_invoices.class.php:1535"
     )
 
 

@@ -450,9 +450,20 @@ class DolibarrSim:
         async def user_fetch(request: web.Request) -> web.StreamResponse:
             return error_response(database.user_fetch_error())
 
-        async def no_reason(request: web.Request) -> web.StreamResponse | None:
-            error = database.no_reason_error(request.method, tail_of(request))
-            return None if error is None else error_response(error)
+        def fitting(
+            error_of: Callable[[str, str], DolibarrError | None],
+        ) -> Callable[[web.Request], Awaitable[web.StreamResponse | None]]:
+            """The answer ``error_of`` gives a request's method and route, or None (the request runs)."""
+
+            async def answer(request: web.Request) -> web.StreamResponse | None:
+                error = error_of(request.method, tail_of(request))
+                return None if error is None else error_response(error)
+
+            return answer
+
+        no_reason = fitting(database.no_reason_error)
+        payment_rate = fitting(database.payment_rate_error)
+        payment_bank = fitting(database.payment_bank_error)
 
         async def file(request: web.Request) -> web.StreamResponse | None:
             if request.method != "POST" or tail_of(request) != "documents/upload":
@@ -468,28 +479,18 @@ class DolibarrSim:
                 )
             )
 
-        async def payment_rate(request: web.Request) -> web.StreamResponse | None:
-            error = database.payment_rate_error(request.method, tail_of(request))
-            return None if error is None else error_response(error)
-
-        async def payment_bank(request: web.Request) -> web.StreamResponse | None:
-            error = database.payment_bank_error(request.method, tail_of(request))
-            return None if error is None else error_response(error)
-
         async def mixed(request: web.Request) -> web.StreamResponse | None:
-            for fitting in (file, no_reason):
-                answer = await fitting(request)
+            for only_some in (file, no_reason):
+                answer = await only_some(request)
                 if answer is not None:
                     return answer
             rng = request.app[faults.FAULTS_KEY].rng
+            # a payment: a third of the time its unread rate, a third its bank line, a third what any call gets
             draw = rng.random()
-            for answer_of_payment, share in (
-                (database.payment_rate_error, 1 / 3),
-                (database.payment_bank_error, 2 / 3),
-            ):
-                payment_error = answer_of_payment(request.method, tail_of(request))
-                if payment_error is not None and draw < share:
-                    return error_response(payment_error)
+            if draw < 2 / 3:
+                answer = await (payment_rate if draw < 1 / 3 else payment_bank)(request)
+                if answer is not None:
+                    return answer
             draw = rng.random()
             if draw < 0.05:
                 return await user_fetch(request)
